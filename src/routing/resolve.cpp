@@ -1,0 +1,78 @@
+#include "tollgate/routing/resolve.hpp"
+
+#include <cstddef>
+
+namespace tollgate::routing {
+namespace {
+
+// Model names come from the request body, which may be megabytes long.
+constexpr std::size_t kMaxEchoedName = 256;
+
+// `name` cut to at most kMaxEchoedName bytes on a UTF-8 character boundary, with "..." when cut.
+std::string echoed(std::string_view name) {
+  if (name.size() <= kMaxEchoedName) return std::string(name);
+  std::size_t cut = kMaxEchoedName;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(name.substr(0, cut)) + "...";
+}
+
+bool allowed(const config::Tenant& tenant, const std::string& model) {
+  return !tenant.models || tenant.models->contains(model);
+}
+
+const config::Model* configured(const config::Config& config, const std::string& model) {
+  const auto it = config.models.find(model);
+  return it == config.models.end() ? nullptr : &it->second;
+}
+
+Result<Route> route_to(const config::Config& config, const config::Model& model,
+                       std::optional<std::string> downgraded_from) {
+  const auto provider = config.providers.find(model.provider);
+  // config::load rejects models naming an unknown provider; this only guards a hand-built
+  // Config from a null dereference.
+  if (provider == config.providers.end()) {
+    return fail(Error::upstream_error,
+                "The model '" + echoed(model.name) + "' has no provider configured.");
+  }
+  return Route{&model, &provider->second, std::move(downgraded_from)};
+}
+
+}  // namespace
+
+Result<Route> resolve(const config::Config& config, const config::Tenant& tenant,
+                      std::string_view requested_model) {
+  // Spend-based downgrade (Limits::downgrade_at) plugs in beside this function: admission,
+  // which knows the spend, will call a routing::downgrade(config, tenant, route) built from
+  // the downgrade branch below, so the downgrade map is read only in this module.
+  const std::string requested(requested_model);
+  const config::Model* model = configured(config, requested);
+  if (model != nullptr && allowed(tenant, requested)) return route_to(config, *model, {});
+
+  if (const auto down = tenant.downgrade.find(requested); down != tenant.downgrade.end()) {
+    const config::Model* target = configured(config, down->second);
+    if (target != nullptr && allowed(tenant, down->second)) {
+      return route_to(config, *target, requested);
+    }
+  }
+
+  if (model == nullptr) {
+    return fail(Error::model_not_found,
+                "The model '" + echoed(requested_model) + "' does not exist.", "model");
+  }
+  return fail(Error::model_not_allowed,
+              "The model '" + echoed(requested_model) + "' is not allowed on plan '" +
+                  tenant.plan + "'.",
+              "model");
+}
+
+std::vector<const config::Model*> visible_models(const config::Config& config,
+                                                 const config::Tenant& tenant) {
+  // config.models is a std::map, so iterating it yields the models sorted by name.
+  std::vector<const config::Model*> models;
+  for (const auto& [name, model] : config.models) {
+    if (allowed(tenant, name)) models.push_back(&model);
+  }
+  return models;
+}
+
+}  // namespace tollgate::routing
