@@ -1,0 +1,33 @@
+#pragma once
+// Command-line options of the mock upstream: where to listen, how many workers, and the
+// defaults for the per-request "mock" knobs.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mock_request.hpp"
+
+namespace mock_upstream {
+
+struct Options {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  // 0 picks a free port
+  unsigned threads = 1;           // one io_context and one SO_REUSEPORT acceptor per thread
+  Defaults defaults;
+  bool self_check = false;        // run the built-in checks of the pure functions and exit
+  bool help = false;
+};
+
+// Bad command line; the message names the offending flag.
+class OptionsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Parses argv[1..]; throws OptionsError on an unknown flag or a bad value (start-up only).
+Options parse_options(const std::vector<std::string>& args);
+
+std::string usage_text();
+
+}  // namespace mock_upstream
