@@ -60,6 +60,7 @@ struct UsageConfig {
   std::string kafka_brokers = "127.0.0.1:9092";
   std::string kafka_topic = "llm.usage";
   std::string kafka_spool_dir;                      // absolute
+  std::map<std::string, std::string> kafka_properties;  // passed to librdkafka as is
 };
 
 struct ServerConfig {
