@@ -1,0 +1,180 @@
+#include "tollgate/http/session.hpp"
+
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "tollgate/api/error_response.hpp"
+#include "tollgate/core/error.hpp"
+#include "tollgate/core/log.hpp"
+#include "tollgate/core/request_id.hpp"
+
+namespace tollgate::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+// The HTTP/1.1 side of ResponseWriter: writes one whole response on the session's stream.
+class Http1Writer final : public ResponseWriter {
+ public:
+  Http1Writer(beast::tcp_stream& stream, unsigned version, bool keep_alive,
+              std::chrono::milliseconds io_timeout)
+      : stream_(stream), version_(version), keep_alive_(keep_alive), io_timeout_(io_timeout) {}
+
+  asio::awaitable<error_code> send(Response response) override {
+    sent_ = true;
+    response.version(version_);
+    keep_alive_ = keep_alive_ && response.keep_alive();
+    response.keep_alive(keep_alive_);
+    response.prepare_payload();
+    stream_.expires_after(io_timeout_);
+    auto [ec, n] = co_await bhttp::async_write(stream_, response, kAsTuple);
+    co_return ec;
+  }
+
+  bool sent() const { return sent_; }
+  bool keep_alive() const { return keep_alive_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  unsigned version_;
+  bool keep_alive_;
+  std::chrono::milliseconds io_timeout_;
+  bool sent_ = false;
+};
+
+// Answers a request the session refuses before the handler sees it, then closes.
+asio::awaitable<void> reject(beast::tcp_stream& stream, Error code, std::string message,
+                             std::chrono::milliseconds io_timeout) {
+  const auto err = api::to_error_response(fail(code, std::move(message)));
+  Response response{static_cast<bhttp::status>(err.status), 11};
+  response.set(bhttp::field::content_type, "application/json");
+  response.set("x-request-id", next_request_id());
+  response.body() = err.body;
+  Http1Writer writer(stream, 11, false, io_timeout);
+  co_await writer.send(std::move(response));
+}
+
+std::size_t field_count(const Request& request) {
+  std::size_t n = 0;
+  for (auto it = request.begin(); it != request.end(); ++it) ++n;
+  return n;
+}
+
+bool is_benign_close(const error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted;
+}
+
+// Waits for the first byte of the next request; false when the client went away or idled out.
+asio::awaitable<bool> await_first_byte(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       std::chrono::milliseconds timeout) {
+  if (buffer.size() > 0) co_return true;
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
+  buffer.commit(n);
+  co_return !ec && n > 0;
+}
+
+}  // namespace
+
+asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions options, Handler& handler,
+                                  SessionTracker& tracker) {
+  ++tracker.open_connections;
+  struct Untrack {
+    SessionTracker& t;
+    ~Untrack() { --t.open_connections; }
+  } untrack{tracker};
+
+  socket.set_option(asio::ip::tcp::no_delay(true));
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  bool first_request = true;
+
+  while (!tracker.draining) {
+    if (!co_await await_first_byte(stream, buffer, first_request ? options.header_timeout : options.idle_timeout)) {
+      co_return;
+    }
+    first_request = false;
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+
+    stream.expires_after(options.header_timeout);
+    auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
+    if (head_ec == bhttp::error::header_limit) {
+      co_await reject(stream, Error::headers_too_large, "Request headers are too large.", options.io_timeout);
+      co_return;
+    }
+    if (head_ec == bhttp::error::body_limit) {
+      co_await reject(stream, Error::request_too_large, "Request body is too large.", options.io_timeout);
+      co_return;
+    }
+    if (head_ec) {
+      if (!is_benign_close(head_ec)) {
+        co_await reject(stream, Error::invalid_request, "Malformed HTTP request.", options.io_timeout);
+      }
+      co_return;
+    }
+    if (field_count(parser.get()) > options.max_header_fields) {
+      co_await reject(stream, Error::headers_too_large, "Too many request header fields.", options.io_timeout);
+      co_return;
+    }
+    // curl and others wait for this before sending a body larger than 1 KiB.
+    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream.expires_after(options.io_timeout);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), kAsTuple);
+      if (ec) co_return;
+    }
+
+    stream.expires_after(options.io_timeout);
+    auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
+    if (body_ec == bhttp::error::body_limit) {
+      co_await reject(stream, Error::request_too_large, "Request body is too large.", options.io_timeout);
+      co_return;
+    }
+    if (body_ec) {
+      if (!is_benign_close(body_ec)) {
+        co_await reject(stream, Error::invalid_request, "Malformed HTTP request body.", options.io_timeout);
+      }
+      co_return;
+    }
+
+    Request request = parser.release();
+    Http1Writer writer(stream, request.version(), request.keep_alive() && !tracker.draining, options.io_timeout);
+    {
+      ++tracker.active_requests;
+      struct Done {
+        SessionTracker& t;
+        ~Done() { --t.active_requests; }
+      } done{tracker};
+      co_await handler.handle(std::move(request), writer);
+    }
+    if (!writer.sent()) {
+      log::error("handler returned without a response; closing the connection");
+      co_return;
+    }
+    if (!writer.keep_alive()) {
+      error_code ignored;
+      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+  }
+}
+
+}  // namespace tollgate::http
