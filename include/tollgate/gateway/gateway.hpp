@@ -1,0 +1,32 @@
+#pragma once
+// Gateway: the request path, stage by stage (parse, authenticate, route, forward, account).
+// One Gateway per worker; it holds no logic of its own beyond the order of the stages.
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "tollgate/config/config.hpp"
+#include "tollgate/core/clock.hpp"
+#include "tollgate/http/handler.hpp"
+#include "tollgate/upstream/client.hpp"
+
+namespace tollgate::gateway {
+
+class Gateway final : public http::Handler {
+ public:
+  // `upstream` and `clock` belong to the worker and outlive the Gateway.
+  Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream, const Clock& clock);
+
+  // Installs a new snapshot for requests that start from now on; requests in flight keep the
+  // one they started with. Call on this worker's thread.
+  void set_config(std::shared_ptr<const config::Config> config) { config_ = std::move(config); }
+
+  boost::asio::awaitable<void> handle(http::Request request, http::ResponseWriter& out) override;
+
+ private:
+  std::shared_ptr<const config::Config> config_;
+  upstream::Client& upstream_;
+  const Clock& clock_;
+};
+
+}  // namespace tollgate::gateway

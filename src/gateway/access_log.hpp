@@ -1,0 +1,30 @@
+#pragma once
+// Gateway (accounting): the one access-log line per request. Holds only names, prefixes and
+// numbers: never a key, a key hash, a provider secret or a prompt.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tollgate/core/money.hpp"
+
+namespace tollgate::gateway {
+
+struct AccessRecord {
+  std::string_view request_id;
+  std::string_view tenant;
+  std::string_view key_name;
+  std::string_view key_prefix;
+  std::string_view route;
+  std::string_view model_requested;
+  std::string_view model;
+  unsigned status = 0;
+  std::string_view error_code;  // our code when the gateway refused or failed the request
+  Tokens input_tokens;
+  Tokens output_tokens;
+  NanoUsd cost;
+  std::int64_t latency_ms = 0;
+};
+
+void write_access_log(const AccessRecord& record);
+
+}  // namespace tollgate::gateway

@@ -1,0 +1,197 @@
+#include "tollgate/server/server.hpp"
+
+#include <csignal>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "admin_handler.hpp"
+#include "listener.hpp"
+#include "tollgate/core/log.hpp"
+#include "tollgate/gateway/gateway.hpp"
+#include "tollgate/http/session.hpp"
+#include "tollgate/upstream/client.hpp"
+
+namespace tollgate::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// One worker: one thread, one io_context, its own acceptor, upstream pools and gateway.
+// Member order matters: `io` is destroyed before the objects its parked coroutine frames
+// refer to (trackers, handlers) and after the sockets that need its services (acceptors, pools).
+struct Worker {
+  explicit Worker(std::shared_ptr<const config::Config> config, const Clock& clock)
+      : upstream(std::make_unique<upstream::Client>(io.get_executor())),
+        gateway(std::make_unique<gateway::Gateway>(std::move(config), *upstream, clock)) {}
+
+  http::SessionTracker api_tracker;
+  http::SessionTracker admin_tracker;
+  AdminHandler admin;
+  asio::io_context io{1};
+  std::unique_ptr<upstream::Client> upstream;
+  std::unique_ptr<gateway::Gateway> gateway;
+  std::optional<tcp::acceptor> api_acceptor;
+  std::optional<tcp::acceptor> admin_acceptor;
+  std::thread thread;
+};
+
+http::SessionOptions session_options(const config::ServerConfig& server) {
+  http::SessionOptions options;
+  options.max_header_bytes = server.max_header_bytes;
+  options.max_header_fields = server.max_header_fields;
+  options.max_body_bytes = server.max_body_bytes;
+  options.header_timeout = server.header_timeout;
+  options.idle_timeout = server.idle_timeout;
+  options.io_timeout = server.idle_timeout;
+  return options;
+}
+
+auto log_failure(std::string_view what) {
+  return [what](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log::error("coroutine failed", {{"where", what}, {"error", e.what()}});
+    }
+  };
+}
+
+// Accepts until the acceptor is closed. `acceptor`, `handler` and `tracker` belong to the worker.
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions options, http::Handler& handler,
+                                  http::SessionTracker& tracker) {
+  asio::steady_timer backoff(acceptor.get_executor());
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: back off instead of spinning; the listener stays up.
+      log::warn("accept failed", {{"error", ec.message()}});
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(kAsTuple);
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), http::run_session(std::move(socket), options, handler, tracker),
+                   log_failure("http session"));
+  }
+}
+
+// Stops the worker once its in-flight requests are done or the grace period is over.
+asio::awaitable<void> drain(Worker& worker, std::chrono::steady_clock::time_point deadline) {
+  asio::steady_timer poll(worker.io);
+  while (worker.api_tracker.active_requests > 0 && std::chrono::steady_clock::now() < deadline) {
+    poll.expires_after(std::chrono::milliseconds(10));
+    co_await poll.async_wait(kAsTuple);
+  }
+  if (worker.api_tracker.active_requests > 0) {
+    log::warn("shutdown grace period over; abandoning in-flight requests",
+              {{"requests", std::to_string(worker.api_tracker.active_requests)}});
+  }
+  worker.io.stop();
+}
+
+void begin_drain(Worker& worker, std::chrono::milliseconds grace) {
+  asio::post(worker.io, [&worker, grace] {
+    boost::system::error_code ignored;
+    if (worker.api_acceptor) worker.api_acceptor->close(ignored);
+    if (worker.admin_acceptor) worker.admin_acceptor->close(ignored);
+    worker.api_tracker.draining = true;
+    worker.admin_tracker.draining = true;
+    asio::co_spawn(worker.io, drain(worker, std::chrono::steady_clock::now() + grace), log_failure("drain"));
+  });
+}
+
+// Runs on the control thread (never a worker): reload does file I/O.
+asio::awaitable<void> watch_signals(asio::signal_set& signals, std::vector<std::unique_ptr<Worker>>& workers,
+                                    std::chrono::milliseconds grace, Reloader reload) {
+  for (;;) {
+    auto [ec, signal] = co_await signals.async_wait(kAsTuple);
+    if (ec) co_return;
+    if (signal == SIGHUP) {
+      log::info("reloading configuration");
+      auto fresh = reload();
+      if (!fresh) continue;  // invalid: the old snapshot keeps serving; the loader logged why
+      for (auto& worker : workers) {
+        asio::post(worker->io, [&w = *worker, fresh] { w.gateway->set_config(fresh); });
+      }
+      log::info("configuration reloaded");
+      continue;
+    }
+    log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    for (auto& worker : workers) begin_drain(*worker, grace);
+    co_return;
+  }
+}
+
+std::string to_string(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  std::string out;
+  if (address.is_v6()) out += '[';
+  out += address.to_string();
+  if (address.is_v6()) out += ']';
+  out += ':';
+  out += std::to_string(endpoint.port());
+  return out;
+}
+
+}  // namespace
+
+int run(std::shared_ptr<const config::Config> config, Reloader reload) {
+  const unsigned count = config->threads != 0 ? config->threads : std::max(1u, std::thread::hardware_concurrency());
+  static const SystemClock clock;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(config, clock));
+
+  // Port 0 means "any free port": the first worker picks it, the others share it.
+  tcp::endpoint api = resolve_listen(config->listen);
+  for (auto& worker : workers) {
+    worker->api_acceptor.emplace(bind_acceptor(worker->io, api, true));
+    api.port(worker->api_acceptor->local_endpoint().port());
+  }
+  Worker& first = *workers.front();
+  first.admin_acceptor.emplace(bind_acceptor(first.io, resolve_listen(config->admin_listen), false));
+  log::info("listening", {{"api", to_string(api)},
+                          {"admin", to_string(first.admin_acceptor->local_endpoint())},
+                          {"workers", std::to_string(count)}});
+
+  const auto options = session_options(config->server);
+  for (auto& worker : workers) {
+    asio::co_spawn(worker->io, accept_loop(*worker->api_acceptor, options, *worker->gateway, worker->api_tracker),
+                   log_failure("api accept loop"));
+  }
+  asio::co_spawn(first.io, accept_loop(*first.admin_acceptor, options, first.admin, first.admin_tracker),
+                 log_failure("admin accept loop"));
+
+  asio::io_context control{1};
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  asio::co_spawn(control, watch_signals(signals, workers, config->server.shutdown_grace, std::move(reload)),
+                 log_failure("signals"));
+
+  for (auto& worker : workers) {
+    worker->thread = std::thread([&io = worker->io] {
+      try {
+        io.run();
+      } catch (const std::exception& e) {
+        log::error("worker stopped by an exception", {{"error", e.what()}});
+      }
+    });
+  }
+  control.run();
+  for (auto& worker : workers) worker->thread.join();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace tollgate::server
