@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of Tollgate into build/<flavour>.
+#   release  Release build of the gateway, tools and tests (default)
+#   asan     GCC ASan+UBSan build of everything (Debug-ish optimisation for useful traces)
+#   fuzz     clang build of the parser libraries and their libFuzzer targets only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour="${1:-release}"
+jobs="${JOBS:-$(nproc)}"
+case "$flavour" in
+  release) args=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOLLGATE_SANITIZE=ON -DCMAKE_CXX_COMPILER=g++) ;;
+  fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOLLGATE_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14) ;;
+  *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
+esac
+cmake -S . -B "build/$flavour" -G Ninja "${args[@]}" >/dev/null
+cmake --build "build/$flavour" -j "$jobs"

@@ -1,0 +1,165 @@
+// End to end: the official `openai` SDK (as application developers use it) against a real
+// Tollgate process and the real mock upstream process, over loopback sockets.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+
+const TOLLGATE = process.env.TOLLGATE_BINARY;
+const MOCK = process.env.MOCK_UPSTREAM_BINARY;
+const children = [];
+let dir;
+let baseURL;
+const keys = {};
+
+// Starts a process and resolves with the first stdout/stderr line matching `pattern`.
+function start(argv, pattern, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env } });
+    children.push(child);
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${seen}`)), 30000);
+    const onData = (chunk) => {
+      seen += chunk.toString();
+      const m = seen.match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${argv[0]} exited with ${code}:\n${seen}`)));
+  });
+}
+
+// A fresh key through `tollgate keygen`, returned with its YAML entry.
+function keygen(tenant, name) {
+  const out = execFileSync(TOLLGATE, ['keygen', '--tenant', tenant, '--name', name]).toString();
+  const [key, , ...entry] = out.split('\n');
+  return { key, entry: entry.filter(Boolean).map((l) => '      ' + l).join('\n') + '\n' };
+}
+
+function client(key, options = {}) {
+  return new OpenAI({ apiKey: key, baseURL, maxRetries: 0, timeout: 20000, ...options });
+}
+
+before(async () => {
+  assert.ok(TOLLGATE && MOCK, 'TOLLGATE_BINARY and MOCK_UPSTREAM_BINARY must be set (ctest sets them)');
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  const [, mockPort] = await start([MOCK, '--listen', '127.0.0.1:0'], /listening 127\.0\.0\.1:(\d+)/);
+  for (const [tenant, name] of [['acme', 'prod'], ['basic', 'prod'], ['frozen', 'prod']]) keys[tenant] = keygen(tenant, name);
+  writeFileSync(join(dir, 'tollgate.yaml'), `
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+threads: 2
+limits: {local: {state_dir: state}}
+usage: {file: {path: usage.jsonl}}
+providers:
+  mock: {base_url: "http://127.0.0.1:${mockPort}/v1"}
+models:
+  gpt-4o: {provider: mock, input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00}
+  gpt-4o-mini: {provider: mock, input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}
+  text-embedding-3-small: {provider: mock, input_usd_per_mtok: 0.02, output_usd_per_mtok: 0}
+tenants: tenants.yaml
+`);
+  writeFileSync(join(dir, 'tenants.yaml'), `
+plans:
+  open: {}
+  basic: {models: [gpt-4o-mini]}
+tenants:
+  acme:
+    plan: open
+    keys:
+${keys.acme.entry}  basic:
+    plan: basic
+    keys:
+${keys.basic.entry}  frozen:
+    plan: open
+    status: suspended
+    keys:
+${keys.frozen.entry}`);
+  const [, port] = await start([TOLLGATE, '--config', join(dir, 'tollgate.yaml')],
+    /"msg":"listening","api":"127\.0\.0\.1:(\d+)"/);
+  baseURL = `http://127.0.0.1:${port}/v1`;
+});
+
+after(() => {
+  for (const child of children) child.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('non-streaming chat completion', async () => {
+  const res = await client(keys.acme.key).chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello!' }],
+    max_tokens: 4,
+  });
+  assert.equal(res.object, 'chat.completion');
+  assert.equal(res.choices[0].message.content, 'tok0 tok1 tok2 tok3 ');
+  assert.equal(res.usage.completion_tokens, 4);
+});
+
+test('request id and headers are visible through withResponse', async () => {
+  const { response } = await client(keys.acme.key).chat.completions
+    .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse();
+  assert.match(response.headers.get('x-request-id'), /^req_/);
+});
+
+test('embeddings', async () => {
+  const res = await client(keys.acme.key).embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b', 'c'] });
+  assert.equal(res.data.length, 3);
+  assert.ok(Array.isArray(res.data[0].embedding));
+});
+
+test('models list shows only what the plan allows', async () => {
+  const all = [];
+  for await (const m of client(keys.basic.key).models.list()) all.push(m.id);
+  assert.deepEqual(all, ['gpt-4o-mini']);
+  const open = [];
+  for await (const m of client(keys.acme.key).models.list()) open.push(m.id);
+  assert.deepEqual(open.sort(), ['gpt-4o', 'gpt-4o-mini', 'text-embedding-3-small']);
+});
+
+test('401 maps to AuthenticationError', async () => {
+  await assert.rejects(
+    client('tg_nope0000_0000000000000000000000000000abcd').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key',
+  );
+});
+
+test('403 maps to PermissionDeniedError', async () => {
+  await assert.rejects(
+    client(keys.frozen.key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.PermissionDeniedError && e.code === 'tenant_suspended',
+  );
+  await assert.rejects(
+    client(keys.basic.key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.PermissionDeniedError && e.code === 'model_not_allowed',
+  );
+});
+
+test('404 maps to NotFoundError', async () => {
+  await assert.rejects(
+    client(keys.acme.key).chat.completions.create({ model: 'gpt-5-imaginary', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found' && e.param === 'model',
+  );
+});
+
+test('400 maps to BadRequestError', async () => {
+  await assert.rejects(
+    client(keys.acme.key).chat.completions.create({ model: 'gpt-4o', messages: 'not-an-array' }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages',
+  );
+});
+
+test('provider errors pass through with their status', async () => {
+  await assert.rejects(
+    client(keys.acme.key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }], mock: { fail_status: 500 } }),
+    (e) => e instanceof OpenAI.InternalServerError && e.status === 500,
+  );
+});

@@ -1,0 +1,56 @@
+#pragma once
+// Test harness: a blocking HTTP/1.1 client over a real loopback socket, with a receive
+// timeout so no test can hang on a silent server.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace tollgate::testing {
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? std::string{} : it->second;
+  }
+};
+
+class HttpConnection {
+ public:
+  explicit HttpConnection(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  // Sends one request on this connection (keep-alive) and reads the response.
+  // Throws std::runtime_error on a socket error or timeout.
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& body = {},
+                       const std::vector<std::pair<std::string, std::string>>& headers = {});
+  void write_raw(const std::string& bytes);
+  HttpResponse read_response();
+  // True if the server closes the connection (EOF or reset) within `within`.
+  bool closed_by_peer(std::chrono::milliseconds within);
+
+ private:
+  static HttpResponse to_response(
+      const boost::beast::http::response<boost::beast::http::string_body>& response);
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+};
+
+// One request on a fresh connection.
+HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                          const std::string& body = {},
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+}  // namespace tollgate::testing
