@@ -194,11 +194,25 @@ std::string render_models() {
   return out;
 }
 
-std::string render_stats(std::uint64_t requests, std::uint64_t connections) {
-  std::string out = "{\"requests\":";
-  append_number(out, requests);
-  out.append(",\"connections\":");
-  append_number(out, connections);
+std::string render_stats(const Stats& stats) {
+  const std::pair<std::string_view, std::uint64_t> fields[] = {
+      {"requests", stats.requests},
+      {"connections", stats.connections},
+      {"tls_handshake_failures", stats.tls_handshake_failures},
+      {"streams_started", stats.streams_started},
+      {"streams_completed", stats.streams_completed},
+      {"streams_aborted", stats.streams_aborted},
+      {"streams_reset", stats.streams_reset},
+      {"active_streams", stats.streams_started - stats.streams_completed - stats.streams_aborted -
+                             stats.streams_reset},
+  };
+  std::string out = "{";
+  for (const auto& [name, value] : fields) {
+    if (out.size() > 1) out.push_back(',');
+    append_json_string(out, name);
+    out.push_back(':');
+    append_number(out, value);
+  }
   out.push_back('}');
   return out;
 }

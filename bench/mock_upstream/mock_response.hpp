@@ -40,7 +40,19 @@ std::string render_error(std::string_view message, std::string_view type, std::s
 
 std::string render_models();
 
-std::string render_stats(std::uint64_t requests, std::uint64_t connections);
+// The counters /mock/stats reports, read from the server's atomics.
+struct Stats {
+  std::uint64_t requests = 0;                // /v1/* requests
+  std::uint64_t connections = 0;             // accepted TCP connections
+  std::uint64_t tls_handshake_failures = 0;  // TLS connections closed before their handshake ended
+  std::uint64_t streams_started = 0;         // SSE responses whose head we began to write
+  std::uint64_t streams_completed = 0;       // [DONE] and the terminating chunk were written
+  std::uint64_t streams_aborted = 0;         // a write failed or the peer left before completion
+  std::uint64_t streams_reset = 0;           // ended by the mock itself (mock.reset_after)
+};
+
+// The Stats as JSON plus "active_streams" = started - completed - aborted - reset.
+std::string render_stats(const Stats& stats);
 
 // What /mock/last reports about one request.
 struct RecordedRequest {

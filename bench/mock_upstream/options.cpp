@@ -39,8 +39,13 @@ void parse_listen(const std::string& text, Options& options) {
 std::string usage_text() {
   return "usage: mock_upstream [--listen HOST:PORT] [--threads N] [--chunk-delay-ms D]\n"
          "                     [--first-byte-delay-ms D] [--completion-tokens N]\n"
-         "                     [--no-usage] [--sse-comments] [--self-check]\n"
-         "Prints 'listening HOST:PORT' on stdout once every listener is bound.\n";
+         "                     [--no-usage] [--sse-comments] [--tls-cert FILE --tls-key FILE]\n"
+         "                     [--self-check]\n"
+         "Prints 'listening HOST:PORT' on stdout once every listener is bound.\n"
+         "--tls-cert/--tls-key (PEM, both or neither): serve every connection over TLS 1.2+\n"
+         "with ALPN http/1.1.\n"
+         "GET /mock/stats counts requests, connections, tls_handshake_failures and streams\n"
+         "(started, completed, aborted, reset, active).\n";
 }
 
 Options parse_options(const std::vector<std::string>& args) {
@@ -74,6 +79,12 @@ Options parse_options(const std::vector<std::string>& args) {
     } else if (flag == "--completion-tokens") {
       options.defaults.completion_tokens =
           static_cast<std::uint32_t>(parse_number(flag, value(), kMaxCompletionTokens));
+    } else if (flag == "--tls-cert") {
+      options.tls_cert = value();
+      if (options.tls_cert.empty()) throw OptionsError("--tls-cert: empty file name");
+    } else if (flag == "--tls-key") {
+      options.tls_key = value();
+      if (options.tls_key.empty()) throw OptionsError("--tls-key: empty file name");
     } else if (flag == "--no-usage") {
       no_value();
       options.defaults.no_usage = true;
@@ -88,6 +99,9 @@ Options parse_options(const std::vector<std::string>& args) {
     } else {
       throw OptionsError("unknown flag '" + flag + "'");
     }
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    throw OptionsError("--tls-cert and --tls-key go together");
   }
   return options;
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Command-line options of the mock upstream: where to listen, how many workers, and the
-// defaults for the per-request "mock" knobs.
+// Command-line options of the mock upstream: where to listen, plain TCP or TLS, how many workers,
+// and the defaults for the per-request "mock" knobs.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -14,6 +14,9 @@ struct Options {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  // 0 picks a free port
   unsigned threads = 1;           // one io_context and one SO_REUSEPORT acceptor per thread
+  // PEM files; both set (every connection is TLS) or both empty (plain TCP).
+  std::string tls_cert;
+  std::string tls_key;
   Defaults defaults;
   bool self_check = false;        // run the built-in checks of the pure functions and exit
   bool help = false;
@@ -25,7 +28,8 @@ class OptionsError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Parses argv[1..]; throws OptionsError on an unknown flag or a bad value (start-up only).
+// Parses argv[1..]; throws OptionsError on an unknown flag, a bad value or only one of
+// --tls-cert / --tls-key (start-up only). Does not open the TLS files: the Server does.
 Options parse_options(const std::vector<std::string>& args);
 
 std::string usage_text();

@@ -102,7 +102,19 @@ void check_other_endpoints(Checker& check) {
   check.expect(bad_code(R"({"model":"m","input":[]})", Endpoint::embeddings) == "invalid_value:input",
                "empty embeddings input");
   check.expect(valid_json(render_error("a\nb", "server_error", "", "c")), "error body");
-  check.expect(valid_json(render_models()) && valid_json(render_stats(1, 2)), "models and stats");
+  check.expect(valid_json(render_models()), "models body");
+  Stats stats;
+  stats.requests = 9;
+  stats.streams_started = 7;
+  stats.streams_completed = 3;
+  stats.streams_aborted = 2;
+  stats.streams_reset = 1;
+  const std::string stats_body = render_stats(stats);
+  check.expect(valid_json(stats_body) &&
+                   stats_body.find(R"("requests":9,)") != std::string::npos &&
+                   stats_body.find(R"("streams_aborted":2,)") != std::string::npos &&
+                   stats_body.ends_with(R"("active_streams":1})"),
+               "stats body: " + stats_body);
 
   RecordedRequest recorded;
   recorded.sequence = 1;

@@ -1,14 +1,19 @@
-// Accepts connections, reads requests with Beast, routes them and writes the mock's replies,
-// including the injected delays, failures and connection resets.
+// Accepts connections (plain TCP or TLS), reads requests with Beast, routes them and writes the
+// mock's replies, including the injected delays, failures and connection resets. The session code
+// is templated on the stream type; TLS only adds the handshake and the close_notify at the end.
 #include "server.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -19,6 +24,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,6 +32,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "log.hpp"
 #include "mock_request.hpp"
@@ -39,6 +48,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Request = http::request<http::string_body>;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 constexpr std::uint64_t kBodyLimit = 64ull << 20;
 constexpr std::uint32_t kHeaderLimit = 64 << 10;
@@ -46,6 +60,10 @@ constexpr std::uint32_t kHeaderLimit = 64 << 10;
 constexpr auto kReadTimeout = std::chrono::seconds(300);
 // How long one write may take before the downstream is considered stuck.
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
+// How long a client may take to complete the TLS handshake.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// How long we wait for the client's close_notify after sending ours.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 
 using ReusePort = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
@@ -57,14 +75,34 @@ struct RecordSlot {
 };
 
 // Shared by all workers; outlives every io_context (declared before them in Server::Impl).
+// The stream counters use the default (seq_cst) order so that a /mock/stats reader that loads the
+// outcomes before streams_started never sees more streams ended than started.
 struct Shared {
   Defaults defaults;
   std::string models_body = render_models();
-  std::atomic<std::uint64_t> requests{0};     // /v1/* requests; also the id counter
-  std::atomic<std::uint64_t> connections{0};  // accepted TCP connections
-  std::atomic<std::uint64_t> failures{0};     // coroutines that ended with an exception
+  net::ssl::context* tls = nullptr;  // null in plain mode; immutable once the workers run
+  std::atomic<std::uint64_t> requests{0};                // /v1/* requests; also the id counter
+  std::atomic<std::uint64_t> connections{0};             // accepted TCP connections
+  std::atomic<std::uint64_t> tls_handshake_failures{0};  // see Stats
+  std::atomic<std::uint64_t> streams_started{0};
+  std::atomic<std::uint64_t> streams_completed{0};
+  std::atomic<std::uint64_t> streams_aborted{0};
+  std::atomic<std::uint64_t> streams_reset{0};
+  std::atomic<std::uint64_t> failures{0};  // coroutines that ended with an exception
   std::vector<std::unique_ptr<RecordSlot>> slots;
 };
+
+Stats read_stats(const Shared& shared) {
+  Stats stats;
+  stats.requests = shared.requests.load(std::memory_order_relaxed);
+  stats.connections = shared.connections.load(std::memory_order_relaxed);
+  stats.tls_handshake_failures = shared.tls_handshake_failures.load(std::memory_order_relaxed);
+  stats.streams_completed = shared.streams_completed.load();
+  stats.streams_aborted = shared.streams_aborted.load();
+  stats.streams_reset = shared.streams_reset.load();
+  stats.streams_started = shared.streams_started.load();  // last: see Shared
+  return stats;
+}
 
 struct Worker {
   net::io_context ioc{1};
@@ -92,13 +130,20 @@ struct LogFailure {
 
 // One connection's state. It lives in run_session's frame; the helpers below take it by
 // reference and are only ever co_awaited directly by run_session, so the reference never
-// outlives the frame.
+// outlives the frame. Stream is PlainStream or TlsStream.
+template <class Stream>
 struct Connection {
-  beast::tcp_stream stream;
+  Stream stream;
   net::steady_timer timer;
   Shared* shared;
   RecordSlot* slot;
 };
+
+// The TCP layer under either stream: timeouts, socket options, RST.
+template <class Stream>
+beast::tcp_stream& tcp_layer(Connection<Stream>& conn) {
+  return beast::get_lowest_layer(conn.stream);
+}
 
 // What the session does after a reply.
 enum class Next {
@@ -107,14 +152,30 @@ enum class Next {
   reset,       // the socket was already aborted with RST
 };
 
-// SO_LINGER {1, 0} then close: the kernel sends RST and drops anything unsent.
-void reset_connection(Connection& conn) {
+// SO_LINGER {1, 0} then close: the kernel sends RST and drops anything unsent. In TLS mode this
+// bypasses TLS on purpose (no close_notify), exactly like a provider that drops the connection.
+template <class Stream>
+void reset_connection(Connection<Stream>& conn) {
   beast::error_code ignored;
-  conn.stream.socket().set_option(net::socket_base::linger(true, 0), ignored);
-  conn.stream.socket().close(ignored);
+  tcp_layer(conn).socket().set_option(net::socket_base::linger(true, 0), ignored);
+  tcp_layer(conn).socket().close(ignored);
 }
 
-std::uint64_t record_request(Connection& conn, const Request& req) {
+// True when the downstream has closed or reset its side of the connection. A non-blocking
+// MSG_PEEK, so it never waits and consumes nothing: EOF or a socket error means gone; pending
+// bytes (a pipelined request, a TLS record) or nothing to read mean still there. A peer that only
+// half-closes while we stream to it counts as gone; HTTP clients do not do that.
+template <class Stream>
+bool peer_gone(Connection<Stream>& conn) {
+  char byte = 0;
+  const ssize_t n =
+      ::recv(tcp_layer(conn).socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return n == 0;
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+template <class Stream>
+std::uint64_t record_request(Connection<Stream>& conn, const Request& req) {
   const std::uint64_t sequence = conn.shared->requests.fetch_add(1, std::memory_order_relaxed) + 1;
   std::lock_guard lock(conn.slot->mutex);
   RecordedRequest& r = conn.slot->request;
@@ -157,13 +218,15 @@ ParseResult parse_body(Endpoint endpoint, std::string_view body, const Defaults&
   return parse_request(parser, endpoint, body, defaults);
 }
 
-net::awaitable<void> sleep_ms(Connection& conn, std::uint32_t ms) {
+template <class Stream>
+net::awaitable<void> sleep_ms(Connection<Stream>& conn, std::uint32_t ms) {
   conn.timer.expires_after(std::chrono::milliseconds(ms));
   beast::error_code ignored;
   co_await conn.timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
 }
 
-net::awaitable<Next> write_json(Connection& conn, unsigned version, bool keep_alive,
+template <class Stream>
+net::awaitable<Next> write_json(Connection<Stream>& conn, unsigned version, bool keep_alive,
                                 http::status status, std::string body) {
   http::response<http::string_body> res{status, version};
   res.set(http::field::server, "mock_upstream");
@@ -171,13 +234,14 @@ net::awaitable<Next> write_json(Connection& conn, unsigned version, bool keep_al
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
-  conn.stream.expires_after(kWriteTimeout);
+  tcp_layer(conn).expires_after(kWriteTimeout);
   beast::error_code ec;
   co_await http::async_write(conn.stream, res, net::redirect_error(net::use_awaitable, ec));
   co_return !ec && keep_alive ? Next::keep_alive : Next::close;
 }
 
-net::awaitable<Next> write_error(Connection& conn, unsigned version, bool keep_alive,
+template <class Stream>
+net::awaitable<Next> write_error(Connection<Stream>& conn, unsigned version, bool keep_alive,
                                  unsigned status, std::string_view message, std::string_view param,
                                  std::string_view code) {
   co_return co_await write_json(conn, version, keep_alive, static_cast<http::status>(status),
@@ -185,7 +249,8 @@ net::awaitable<Next> write_error(Connection& conn, unsigned version, bool keep_a
 }
 
 // Non-streaming reset_after K > 0: the full head, the first K body bytes, then RST.
-net::awaitable<Next> write_truncated(Connection& conn, unsigned version, std::string body,
+template <class Stream>
+net::awaitable<Next> write_truncated(Connection<Stream>& conn, unsigned version, std::string body,
                                      std::uint64_t body_bytes) {
   http::response<http::string_body> res{http::status::ok, version};
   res.set(http::field::server, "mock_upstream");
@@ -193,7 +258,7 @@ net::awaitable<Next> write_truncated(Connection& conn, unsigned version, std::st
   res.body() = std::move(body);
   res.prepare_payload();
   http::response_serializer<http::string_body> serializer{res};
-  conn.stream.expires_after(kWriteTimeout);
+  tcp_layer(conn).expires_after(kWriteTimeout);
   beast::error_code ec;
   co_await http::async_write_header(conn.stream, serializer,
                                     net::redirect_error(net::use_awaitable, ec));
@@ -206,9 +271,47 @@ net::awaitable<Next> write_truncated(Connection& conn, unsigned version, std::st
   co_return Next::reset;
 }
 
+// How one streamed response ended, for /mock/stats.
+enum class StreamOutcome {
+  completed,  // [DONE] and the terminating chunk were written
+  aborted,    // a write failed, the peer left, or the coroutine was torn down mid-stream
+  reset,      // mock.reset_after: the mock reset the connection on purpose
+};
+
+// Counts one streamed response: streams_started on construction and exactly one outcome on
+// destruction. The outcome stays `aborted` unless the stream says otherwise, so every early
+// return and every exception counts as an abort without further bookkeeping.
+class StreamTally {
+ public:
+  explicit StreamTally(Shared& shared) : shared_(shared) { shared_.streams_started.fetch_add(1); }
+  ~StreamTally() { counter().fetch_add(1); }
+  StreamTally(const StreamTally&) = delete;
+  StreamTally& operator=(const StreamTally&) = delete;
+
+  void set(StreamOutcome outcome) { outcome_ = outcome; }
+
+ private:
+  std::atomic<std::uint64_t>& counter() {
+    switch (outcome_) {
+      case StreamOutcome::completed: return shared_.streams_completed;
+      case StreamOutcome::reset: return shared_.streams_reset;
+      case StreamOutcome::aborted: break;
+    }
+    return shared_.streams_aborted;
+  }
+
+  Shared& shared_;
+  StreamOutcome outcome_ = StreamOutcome::aborted;
+};
+
 // Chunked text/event-stream; each SSE event (and comment) is its own chunk and its own write.
-net::awaitable<Next> write_stream(Connection& conn, unsigned version, bool keep_alive, Plan plan,
-                                  std::string id, std::int64_t created) {
+// After every chunk_delay_ms sleep it checks that the downstream is still there, so a client
+// that disconnects mid-stream is counted as aborted at the next event, not a write or two later
+// (the first write after the peer's FIN still succeeds).
+template <class Stream>
+net::awaitable<Next> write_stream(Connection<Stream>& conn, unsigned version, bool keep_alive,
+                                  Plan plan, std::string id, std::int64_t created) {
+  StreamTally tally(*conn.shared);
   http::response<http::empty_body> res{http::status::ok, version};
   res.set(http::field::server, "mock_upstream");
   res.set(http::field::content_type, "text/event-stream");
@@ -216,7 +319,7 @@ net::awaitable<Next> write_stream(Connection& conn, unsigned version, bool keep_
   res.keep_alive(keep_alive);
   res.chunked(true);
   http::response_serializer<http::empty_body> serializer{res};
-  conn.stream.expires_after(kWriteTimeout);
+  tcp_layer(conn).expires_after(kWriteTimeout);
   beast::error_code ec;
   co_await http::async_write_header(conn.stream, serializer,
                                     net::redirect_error(net::use_awaitable, ec));
@@ -228,25 +331,30 @@ net::awaitable<Next> write_stream(Connection& conn, unsigned version, bool keep_
     if (step->kind != SseStep::Kind::role && plan.knobs.reset_after &&
         tokens_written == *plan.knobs.reset_after) {
       reset_connection(conn);
+      tally.set(StreamOutcome::reset);
       co_return Next::reset;
     }
     if (step->kind != SseStep::Kind::comment && plan.knobs.chunk_delay_ms > 0) {
       co_await sleep_ms(conn, plan.knobs.chunk_delay_ms);
+      if (peer_gone(conn)) co_return Next::close;
     }
-    conn.stream.expires_after(kWriteTimeout);
+    tcp_layer(conn).expires_after(kWriteTimeout);
     co_await net::async_write(conn.stream, http::make_chunk(net::buffer(step->text)),
                               net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return Next::close;
     if (step->kind == SseStep::Kind::token) ++tokens_written;
   }
-  conn.stream.expires_after(kWriteTimeout);
+  tcp_layer(conn).expires_after(kWriteTimeout);
   co_await net::async_write(conn.stream, http::make_chunk_last(),
                             net::redirect_error(net::use_awaitable, ec));
-  co_return !ec && keep_alive ? Next::keep_alive : Next::close;
+  if (ec) co_return Next::close;
+  tally.set(StreamOutcome::completed);
+  co_return keep_alive ? Next::keep_alive : Next::close;
 }
 
 // POST /v1/chat/completions, /v1/completions and /v1/embeddings.
-net::awaitable<Next> serve_api(Connection& conn, Request req, Endpoint endpoint,
+template <class Stream>
+net::awaitable<Next> serve_api(Connection<Stream>& conn, Request req, Endpoint endpoint,
                                std::uint64_t sequence) {
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
@@ -286,7 +394,8 @@ net::awaitable<Next> serve_api(Connection& conn, Request req, Endpoint endpoint,
   co_return co_await write_json(conn, version, keep_alive, http::status::ok, std::move(body));
 }
 
-net::awaitable<Next> serve(Connection& conn, Request req) {
+template <class Stream>
+net::awaitable<Next> serve(Connection<Stream>& conn, Request req) {
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
   // Views into req's header; only used before req is moved into serve_api.
@@ -315,10 +424,8 @@ net::awaitable<Next> serve(Connection& conn, Request req) {
                                     conn.shared->models_body);
     }
     if (path == "/mock/stats") {
-      co_return co_await write_json(
-          conn, version, keep_alive, http::status::ok,
-          render_stats(conn.shared->requests.load(std::memory_order_relaxed),
-                       conn.shared->connections.load(std::memory_order_relaxed)));
+      co_return co_await write_json(conn, version, keep_alive, http::status::ok,
+                                    render_stats(read_stats(*conn.shared)));
     }
     if (path == "/mock/last") {
       std::string last = render_last(*conn.shared);
@@ -342,16 +449,55 @@ bool is_malformed_request(const beast::error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+// The server side of the TLS handshake. A failure (the client rejected our certificate, spoke
+// plain HTTP, or went away) ends only this connection, with one log line and a stat.
+net::awaitable<bool> handshake(Connection<TlsStream>& conn) {
+  tcp_layer(conn).expires_after(kHandshakeTimeout);
+  beast::error_code ec;
+  co_await conn.stream.async_handshake(net::ssl::stream_base::server,
+                                       net::redirect_error(net::use_awaitable, ec));
+  if (!ec) co_return true;
+  conn.shared->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  log_line("TLS handshake failed: " + ec.message());
+  co_return false;
+}
+
+// Ends a connection we are done with: close_notify first in TLS mode (its errors, including
+// stream_truncated from a client that just closes, are expected and ignored), then FIN.
+template <class Stream>
+net::awaitable<void> close_gracefully(Connection<Stream>& conn) {
+  beast::error_code ignored;
+  if constexpr (kIsTls<Stream>) {
+    tcp_layer(conn).expires_after(kTlsShutdownTimeout);
+    co_await conn.stream.async_shutdown(net::redirect_error(net::use_awaitable, ignored));
+  }
+  tcp_layer(conn).socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+template <class Stream>
+Stream make_stream(tcp::socket socket, Shared* shared) {
+  if constexpr (kIsTls<Stream>) {
+    return TlsStream(beast::tcp_stream(std::move(socket)), *shared->tls);
+  } else {
+    return PlainStream(std::move(socket));
+  }
+}
+
+template <class Stream>
 net::awaitable<void> run_session(tcp::socket socket, Shared* shared, RecordSlot* slot) {
   const auto executor = socket.get_executor();
-  Connection conn{beast::tcp_stream(std::move(socket)), net::steady_timer(executor), shared, slot};
+  Connection<Stream> conn{make_stream<Stream>(std::move(socket), shared),
+                          net::steady_timer(executor), shared, slot};
+  if constexpr (kIsTls<Stream>) {
+    if (!co_await handshake(conn)) co_return;
+  }
   beast::flat_buffer buffer;
   Next next = Next::keep_alive;
   while (next == Next::keep_alive) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kBodyLimit);
     parser.header_limit(kHeaderLimit);
-    conn.stream.expires_after(kReadTimeout);
+    tcp_layer(conn).expires_after(kReadTimeout);
     beast::error_code ec;
     co_await http::async_read(conn.stream, buffer, parser,
                               net::redirect_error(net::use_awaitable, ec));
@@ -368,10 +514,7 @@ net::awaitable<void> run_session(tcp::socket socket, Shared* shared, RecordSlot*
       next = co_await serve(conn, parser.release());
     }
   }
-  if (next == Next::close) {
-    beast::error_code ignored;
-    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  }
+  if (next == Next::close) co_await close_gracefully(conn);
 }
 
 net::awaitable<void> accept_loop(tcp::acceptor* acceptor, Shared* shared, RecordSlot* slot) {
@@ -389,15 +532,65 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, Shared* shared, Record
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     shared->connections.fetch_add(1, std::memory_order_relaxed);
-    net::co_spawn(acceptor->get_executor(), run_session(std::move(socket), shared, slot),
-                  LogFailure{shared, "session"});
+    if (shared->tls) {
+      net::co_spawn(acceptor->get_executor(),
+                    run_session<TlsStream>(std::move(socket), shared, slot),
+                    LogFailure{shared, "session"});
+    } else {
+      net::co_spawn(acceptor->get_executor(),
+                    run_session<PlainStream>(std::move(socket), shared, slot),
+                    LogFailure{shared, "session"});
+    }
   }
+}
+
+// ALPN: choose http/1.1 when the client offers it (curl also offers h2, which the mock does not
+// speak); otherwise go on without ALPN rather than failing the handshake.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+                unsigned int in_len, void*) {
+  constexpr std::string_view kHttp11 = "http/1.1";
+  // `in` is the client's list of length-prefixed protocol names.
+  for (unsigned int i = 0; i < in_len;) {
+    const unsigned int len = in[i];
+    if (len > in_len - i - 1) break;
+    const std::string_view name(reinterpret_cast<const char*>(in + i + 1), len);
+    if (name == kHttp11) {
+      *out = in + i + 1;
+      *out_len = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// TLS 1.2+ server context from PEM files. Throws std::runtime_error naming the file (start-up).
+std::unique_ptr<net::ssl::context> make_tls_context(const Options& options) {
+  auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  if (SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION) != 1) {
+    throw std::runtime_error("cannot require TLS 1.2");
+  }
+  context->set_options(net::ssl::context::default_workarounds |
+                       net::ssl::context::single_dh_use);
+  try {
+    context->use_certificate_chain_file(options.tls_cert);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("--tls-cert " + options.tls_cert + ": " + e.what());
+  }
+  try {
+    context->use_private_key_file(options.tls_key, net::ssl::context::pem);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("--tls-key " + options.tls_key + ": " + e.what());
+  }
+  SSL_CTX_set_alpn_select_cb(context->native_handle(), select_alpn, nullptr);
+  return context;
 }
 
 }  // namespace
 
 struct Server::Impl {
   Options options;
+  std::unique_ptr<net::ssl::context> tls;  // null in plain mode; before shared, which points to it
   Shared shared;  // before workers: it must outlive every io_context
   std::vector<std::unique_ptr<Worker>> workers;
 };
@@ -405,6 +598,10 @@ struct Server::Impl {
 Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->shared.defaults = impl_->options.defaults;
+  if (!impl_->options.tls_cert.empty()) {
+    impl_->tls = make_tls_context(impl_->options);
+    impl_->shared.tls = impl_->tls.get();
+  }
   for (unsigned i = 0; i < impl_->options.threads; ++i) {
     impl_->shared.slots.push_back(std::make_unique<RecordSlot>());
   }

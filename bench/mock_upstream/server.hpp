@@ -1,6 +1,6 @@
 #pragma once
-// The mock upstream's HTTP/1.1 server: one worker = one io_context = one thread, each worker
-// with its own SO_REUSEPORT acceptor on the same port.
+// The mock upstream's HTTP/1.1 server, over plain TCP or TLS: one worker = one io_context = one
+// thread, each worker with its own SO_REUSEPORT acceptor on the same port.
 #include <memory>
 #include <string>
 
@@ -10,6 +10,8 @@ namespace mock_upstream {
 
 class Server {
  public:
+  // Loads the TLS certificate and key when options name them; throws std::runtime_error naming
+  // the file when they cannot be used (start-up only).
   explicit Server(Options options);
   ~Server();
   Server(const Server&) = delete;
