@@ -131,11 +131,12 @@ bool is_field_name(std::string_view s) {
   return !s.empty();
 }
 
-void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& env, Config& cfg) {
+void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& env, GatewayFile& out) {
+  Config& cfg = out.config;
   const std::string path = child_path("providers", entry.key);
   Fields f(ctx, entry, path,
            {"type", "base_url", "api_key_env", "connect_timeout_ms", "first_byte_timeout_ms",
-            "stream_idle_timeout_ms", "max_tokens_field"});
+            "stream_idle_timeout_ms", "max_tokens_field", "ca_file"});
   Provider p;
   p.name = entry.key;
   if (auto v = f.choice<std::string_view>("type", {{"openai", "openai"}})) p.type = std::string(*v);
@@ -161,6 +162,10 @@ void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& 
   if (auto v = f.millis("connect_timeout_ms")) p.connect_timeout = *v;
   if (auto v = f.millis("first_byte_timeout_ms")) p.first_byte_timeout = *v;
   if (auto v = f.millis("stream_idle_timeout_ms")) p.stream_idle_timeout = *v;
+  if (auto v = f.file_path("ca_file")) {
+    p.ca_file = *v;
+    out.ca_file_marks[entry.key] = f.mark("ca_file");
+  }
   if (auto v = f.string("max_tokens_field")) {
     if (is_field_name(*v)) {
       p.max_tokens_field = *v;
@@ -223,7 +228,7 @@ GatewayFile read_gateway_file(const FileContext& ctx, const YAML::Node& root, co
   std::vector<Entry> providers;
   if (auto node = top.find("providers")) providers = named_entries(ctx, *node, "providers");
   for (const Entry& e : providers) provider_names.insert(e.key);
-  for (const Entry& e : providers) read_provider(ctx, e, env, cfg);
+  for (const Entry& e : providers) read_provider(ctx, e, env, out);
 
   if (auto node = top.find("models")) {
     for (const Entry& e : named_entries(ctx, *node, "models")) {

@@ -2,6 +2,7 @@
 // Config stage: reads the gateway YAML document (listeners, limits store, usage sink, server
 // limits, providers, models) into a Config whose policy is still empty.
 #include <optional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -20,6 +21,8 @@ struct GatewayFile {
   std::set<std::string> model_names;
   // Where `tenants:` is, to report an unreadable tenants path; nullopt when absent.
   std::optional<YAML::Mark> tenants_mark;
+  // Where each provider's `ca_file` is, so the loader can read it and report it there.
+  std::map<std::string, YAML::Mark> ca_file_marks;
 };
 
 // `root` is the parsed document (null for an empty file). Provider keys are looked up with

@@ -64,6 +64,19 @@ void load_tenants(const FileSource& files, const GatewayFile& gateway, Diagnosti
   }
 }
 
+// Reads each provider's CA bundle now, so no worker ever touches the file system.
+void read_ca_files(const FileSource& files, const FileContext& ctx, GatewayFile& gateway) {
+  for (auto& [name, provider] : gateway.config.providers) {
+    if (provider.ca_file.empty()) continue;
+    auto pem = files.read(provider.ca_file);
+    if (!pem.value) {
+      ctx.error(gateway.ca_file_marks[name], "providers." + name + ".ca_file: " + pem.error);
+      continue;
+    }
+    provider.ca_pem = std::move(*pem.value);
+  }
+}
+
 LoadResult load_unguarded(const FileSource& files, const fs::path& gateway_file, const EnvLookup& env,
                           Diagnostics& diags) {
   LoadResult result;
@@ -71,6 +84,7 @@ LoadResult load_unguarded(const FileSource& files, const fs::path& gateway_file,
   if (root) {
     const FileContext ctx{diags, gateway_file.string(), gateway_file.parent_path()};
     GatewayFile gateway = read_gateway_file(ctx, *root, env);
+    read_ca_files(files, ctx, gateway);
     PolicyDraft draft;
     if (gateway.tenants_mark) {
       load_tenants(files, gateway, diags, draft);

@@ -19,10 +19,14 @@ struct AccessRecord {
   std::string_view model;
   unsigned status = 0;
   std::string_view error_code;  // our code when the gateway refused or failed the request
+  bool stream = false;
+  std::string_view outcome;       // completed | client_disconnect | upstream_error | budget_cutoff
+  std::string_view token_source;  // provider | counted
   Tokens input_tokens;
   Tokens output_tokens;
   NanoUsd cost;
   std::int64_t latency_ms = 0;
+  std::int64_t ttft_ms = -1;      // -1: no token was delivered
 };
 
 void write_access_log(const AccessRecord& record);

@@ -5,6 +5,7 @@
 
 #include "access_log.hpp"
 #include "endpoints.hpp"
+#include "stream_response.hpp"
 #include "tollgate/api/body_patch.hpp"
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/api/models_list.hpp"
@@ -21,6 +22,9 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 
 namespace {
+
+// Whole (non-streaming) provider replies larger than this are refused with 502.
+constexpr std::size_t kMaxReplyBytes = 64 * 1024 * 1024;
 
 // Per-request state; lives in the handle() coroutine frame.
 struct RequestContext {
@@ -57,11 +61,30 @@ asio::awaitable<void> send_failure(http::ResponseWriter& out, RequestContext& ct
   co_await send(out, ctx, make_response(error.status, "application/json", std::move(error.body), ctx));
 }
 
-// The body sent upstream: the client's bytes, with `model` rewritten only when the provider
-// knows the model by another name or the plan downgraded it (SPEC section 4).
+// The body sent upstream: the client's bytes, patched only where SPEC section 4 says: `model`
+// when the provider knows the model by another name or the plan downgraded it, and
+// `stream_options.include_usage` so a stream reports its usage (the relay removes the usage
+// chunk again when the client did not ask for it). A client's other stream_options are
+// replaced in that case (today OpenAI defines no other member worth keeping).
 std::string forwarded_body(std::string body, const api::RequestFields& fields, const routing::Route& route) {
-  if (route.model->upstream_model == fields.model) return body;
-  return api::replace_span(body, fields.model_token, api::json_string(route.model->upstream_model));
+  std::vector<api::Edit> edits;
+  if (route.model->upstream_model != fields.model) {
+    edits.push_back(api::Edit{fields.model_token, api::json_string(route.model->upstream_model)});
+  }
+  if (fields.stream && !fields.include_usage) {
+    static constexpr std::string_view kIncludeUsage = R"({"include_usage":true})";
+    edits.push_back(fields.stream_options_token ? api::Edit{*fields.stream_options_token, std::string(kIncludeUsage)}
+                                                : api::insert_member(fields.object_end, "stream_options", kIncludeUsage));
+  }
+  if (edits.empty()) return body;
+  return api::apply_edits(body, std::move(edits));
+}
+
+void account(RequestContext& ctx, const config::Model& model, Tokens input, Tokens output, bool from_provider) {
+  ctx.log.input_tokens = input;
+  ctx.log.output_tokens = output;
+  ctx.log.token_source = from_provider ? "provider" : "counted";
+  ctx.log.cost = cost_of(input, model.input_price) + cost_of(output, model.output_price);
 }
 
 }  // namespace
@@ -98,34 +121,50 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   const auto fields = api::extract_fields(api_endpoint(*endpoint), request.body());
   if (!fields) co_return co_await send_failure(out, ctx, fields.error());
   ctx.log.model_requested = fields->model;
-  if (fields->stream) {
-    co_return co_await send_failure(
-        out, ctx, fail(Error::invalid_request, "Streaming is not supported by this gateway yet.", "stream"));
-  }
+  ctx.log.stream = fields->stream;
 
   // 4. Route: public model name -> model, provider, downgrade.
   const auto route = routing::resolve(*ctx.config, tenant, fields->model);
   if (!route) co_return co_await send_failure(out, ctx, route.error());
   ctx.log.model = route->model->name;
 
-  // 5. Forward upstream and wait for the whole reply.
-  auto reply = co_await upstream_.post(*route->provider, upstream_path(*endpoint),
-                                       forwarded_body(std::move(request.body()), *fields, *route), ctx.id);
-  if (!reply) co_return co_await send_failure(out, ctx, reply.error());
+  // 5. Forward upstream: the request, then the response head (first-byte deadline).
+  auto exchange = co_await upstream_.send(*route->provider, upstream_path(*endpoint),
+                                          forwarded_body(std::move(request.body()), *fields, *route), ctx.id);
+  if (!exchange) co_return co_await send_failure(out, ctx, exchange.error());
+  const bool success = (*exchange)->status() / 100 == 2;
 
-  // 6. Account: tokens from the provider's usage, cost from the model's prices.
-  if (reply->status / 100 == 2) {
-    if (const auto usage = api::extract_usage(reply->body)) {
-      ctx.log.input_tokens = usage->prompt;
-      ctx.log.output_tokens = usage->completion;
-      ctx.log.cost = cost_of(usage->prompt, route->model->input_price) +
-                     cost_of(usage->completion, route->model->output_price);
+  // 6a. Streams: relay event by event, counting as they pass; the ending is in-band.
+  if (fields->stream && success) {
+    auto head = make_response((*exchange)->status(), "text/event-stream", {}, ctx);
+    head.set(bhttp::field::cache_control, "no-cache");
+    if (route->downgraded_from) head.set("x-tollgate-downgraded-from", *route->downgraded_from);
+    ctx.log.status = head.result_int();
+    const auto streamed = co_await relay_stream(**exchange, out, std::move(head),
+                                                stream::RelayOptions{.client_wants_usage = fields->include_usage},
+                                                fields->prompt_bound);
+    ctx.log.outcome = streamed.outcome;
+    account(ctx, *route->model, streamed.usage.prompt, streamed.usage.completion, streamed.usage.from_provider);
+    if (streamed.first_token_at) {
+      ctx.log.ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*streamed.first_token_at - ctx.started)
+                            .count();
     }
+    ctx.log.latency_ms = elapsed_ms(ctx);
+    write_access_log(ctx.log);
+    co_return;
   }
 
-  // 7. Respond: the provider's status and body, with our headers.
-  auto response = make_response(reply->status, reply->content_type.empty() ? "application/json" : reply->content_type,
-                                std::move(reply->body), ctx);
+  // 6b. Whole replies (and a provider's error answer to a stream request).
+  auto reply = co_await (*exchange)->read_all(kMaxReplyBytes);
+  if (!reply) co_return co_await send_failure(out, ctx, reply.error());
+  ctx.log.outcome = "completed";
+  if (success) {
+    if (const auto usage = api::extract_usage(*reply)) {
+      account(ctx, *route->model, usage->prompt, usage->completion, true);
+    }
+  }
+  const std::string content_type((*exchange)->content_type().empty() ? "application/json" : (*exchange)->content_type());
+  auto response = make_response((*exchange)->status(), content_type, std::move(*reply), ctx);
   if (route->downgraded_from) response.set("x-tollgate-downgraded-from", *route->downgraded_from);
   co_await send(out, ctx, std::move(response));
 }

@@ -9,7 +9,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -26,12 +29,14 @@ namespace beast = boost::beast;
 using boost::system::error_code;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
-// The HTTP/1.1 side of ResponseWriter: writes one whole response on the session's stream.
+// The HTTP/1.1 side of ResponseWriter: one whole response, or a chunked stream, on the
+// session's connection. `buffer` is the session's read buffer, where bytes a client pipelines
+// during a stream are kept for the next request.
 class Http1Writer final : public ResponseWriter {
  public:
-  Http1Writer(beast::tcp_stream& stream, unsigned version, bool keep_alive,
-              std::chrono::milliseconds io_timeout)
-      : stream_(stream), version_(version), keep_alive_(keep_alive), io_timeout_(io_timeout) {}
+  Http1Writer(beast::tcp_stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
+              const SessionOptions& options)
+      : stream_(stream), buffer_(buffer), version_(version), keep_alive_(keep_alive), options_(options) {}
 
   asio::awaitable<error_code> send(Response response) override {
     sent_ = true;
@@ -39,9 +44,55 @@ class Http1Writer final : public ResponseWriter {
     keep_alive_ = keep_alive_ && response.keep_alive();
     response.keep_alive(keep_alive_);
     response.prepare_payload();
-    stream_.expires_after(io_timeout_);
+    stream_.expires_after(options_.io_timeout);
     auto [ec, n] = co_await bhttp::async_write(stream_, response, kAsTuple);
     co_return ec;
+  }
+
+  asio::awaitable<error_code> start_stream(Response head) override {
+    sent_ = true;
+    if (version_ < 11) keep_alive_ = false;  // HTTP/1.0: no chunked encoding; the close ends the body
+    bhttp::response<bhttp::empty_body> res{head.result(), version_};
+    for (const auto& field : head) res.set(field.name_string(), field.value());
+    res.keep_alive(keep_alive_);
+    if (version_ >= 11) res.chunked(true);
+    chunked_ = version_ >= 11;
+    bhttp::response_serializer<bhttp::empty_body> serializer{res};
+    stream_.expires_after(options_.io_timeout);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kAsTuple);
+    co_return ec;
+  }
+
+  asio::awaitable<error_code> write_chunk(std::string_view bytes) override {
+    if (bytes.empty()) co_return error_code{};
+    stream_.expires_after(options_.io_timeout);
+    if (chunked_) {
+      auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes)), kAsTuple);
+      co_return ec;
+    }
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kAsTuple);
+    co_return ec;
+  }
+
+  asio::awaitable<error_code> finish_stream() override {
+    if (!chunked_) co_return error_code{};
+    stream_.expires_after(options_.io_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kAsTuple);
+    co_return ec;
+  }
+
+  asio::awaitable<void> wait_disconnect() override {
+    auto& socket = stream_.socket();
+    for (;;) {
+      auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, kAsTuple);
+      if (ec == asio::error::operation_aborted) co_return;  // cancelled: the stream ended first
+      if (ec) co_return;
+      if (buffer_.size() >= options_.max_header_bytes) co_return;  // pipelining flood: give up on it
+      error_code read_ec;
+      const auto n = socket.read_some(buffer_.prepare(4096), read_ec);  // readable: does not block
+      if (read_ec || n == 0) co_return;  // EOF or reset: the client is gone
+      buffer_.commit(n);                 // a pipelined request: keep it for after this response
+    }
   }
 
   bool sent() const { return sent_; }
@@ -49,10 +100,12 @@ class Http1Writer final : public ResponseWriter {
 
  private:
   beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;
   unsigned version_;
   bool keep_alive_;
-  std::chrono::milliseconds io_timeout_;
+  const SessionOptions& options_;
   bool sent_ = false;
+  bool chunked_ = false;
 };
 
 // Answers a request the session refuses before the handler sees it, then closes.
@@ -63,8 +116,10 @@ asio::awaitable<void> reject(beast::tcp_stream& stream, Error code, std::string 
   response.set(bhttp::field::content_type, "application/json");
   response.set("x-request-id", next_request_id());
   response.body() = err.body;
-  Http1Writer writer(stream, 11, false, io_timeout);
-  co_await writer.send(std::move(response));
+  stream.expires_after(io_timeout);
+  response.keep_alive(false);
+  response.prepare_payload();
+  co_await bhttp::async_write(stream, response, kAsTuple);
 }
 
 std::size_t field_count(const Request& request) {
@@ -156,7 +211,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     }
 
     Request request = parser.release();
-    Http1Writer writer(stream, request.version(), request.keep_alive() && !tracker.draining, options.io_timeout);
+    Http1Writer writer(stream, buffer, request.version(), request.keep_alive() && !tracker.draining, options);
     {
       ++tracker.active_requests;
       struct Done {

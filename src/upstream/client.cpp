@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <array>
 #include <optional>
+#include <span>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +18,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -71,49 +74,131 @@ Failure provider_failure(const config::Provider& p, std::string_view what, const
                                          (ec ? ": " + ec.message() : std::string{}) + ".");
 }
 
+// Sends the request and reads the response head within first_byte_timeout.
 template <class Stream>
-asio::awaitable<Result<Reply>> exchange(Stream& stream, Connection& conn, bhttp::request<bhttp::string_body>& req,
-                                        const config::Provider& provider, std::size_t max_reply_bytes,
-                                        bool& reusable) {
-  reusable = false;
+asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& conn,
+                                                 bhttp::request<bhttp::string_body>& req,
+                                                 bhttp::response_parser<bhttp::buffer_body>& parser,
+                                                 const config::Provider& provider) {
   conn.tcp().expires_after(provider.first_byte_timeout);
   auto [write_ec, written] = co_await bhttp::async_write(stream, req, kAsTuple);
   if (write_ec == beast::error::timeout) {
     co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
   }
-  if (write_ec) co_return provider_failure(provider, "failed while sending the request", write_ec);
-
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(max_reply_bytes);
+  if (write_ec) co_return provider_failure(provider, "failed while receiving the request", write_ec);
   auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, conn.buffer, parser, kAsTuple);
   if (head_ec == beast::error::timeout) {
     co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
   }
   if (head_ec) co_return provider_failure(provider, "failed before responding", head_ec);
+  co_return Result<void>{};
+}
 
-  conn.tcp().expires_after(provider.stream_idle_timeout);
-  auto [body_ec, body_n] = co_await bhttp::async_read(stream, conn.buffer, parser, kAsTuple);
-  if (body_ec) co_return provider_failure(provider, "failed while sending its response", body_ec);
-
-  auto response = parser.release();
-  reusable = response.keep_alive();
-  Reply reply;
-  reply.status = response.result_int();
-  if (const auto it = response.find(bhttp::field::content_type); it != response.end()) {
-    reply.content_type = std::string(it->value());
+// Reads whatever body bytes are available into `into`; 0 bytes only at the end of the body.
+template <class Stream>
+asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& conn,
+                                                    bhttp::response_parser<bhttp::buffer_body>& parser,
+                                                    std::span<char> into, const config::Provider& provider) {
+  while (!parser.is_done()) {
+    auto& body = parser.get().body();
+    body.data = into.data();
+    body.size = into.size();
+    conn.tcp().expires_after(provider.stream_idle_timeout);
+    auto [ec, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kAsTuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec == beast::error::timeout) {
+      co_return fail(Error::upstream_timeout,
+                     "Upstream provider '" + provider.name + "' sent nothing for too long.");
+    }
+    if (ec) co_return provider_failure(provider, "failed while sending its response", ec);
+    const std::size_t got = into.size() - body.size;
+    if (got > 0) co_return got;
   }
-  reply.body = std::move(response.body());
-  co_return reply;
+  co_return std::size_t{0};
 }
 
 }  // namespace
 
+// Per-exchange state: the connection it owns, the response parser, and its read buffer
+// (16 KiB: the bound on body bytes held per exchange).
+struct Exchange::State {
+  Client& client;
+  const config::Provider& provider;  // lives in the config snapshot the request holds
+  std::unique_ptr<Connection> conn;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  std::string content_type;
+  std::array<char, 16 * 1024> buffer{};
+};
+
+Exchange::Exchange(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Exchange::~Exchange() {
+  // Back to the pool only when the body was read to its end and the provider keeps the
+  // connection; an exchange abandoned mid-body (client gone, error) closes its connection,
+  // which is what cancels the request at the provider.
+  auto& s = *state_;
+  if (s.conn && s.parser.is_done() && s.parser.get().keep_alive() && s.conn->buffer.size() == 0) {
+    s.client.release(s.provider.base_url, std::move(s.conn));
+  }
+}
+
+unsigned Exchange::status() const { return state_->parser.get().result_int(); }
+
+std::string_view Exchange::content_type() const { return state_->content_type; }
+
+asio::awaitable<Result<std::string_view>> Exchange::read_some() {
+  auto& s = *state_;
+  Result<std::size_t> got = std::size_t{0};
+  if (s.conn->tls) {
+    got = co_await read_body_some(*s.conn->tls, *s.conn, s.parser, s.buffer, s.provider);
+  } else {
+    got = co_await read_body_some(*s.conn->plain, *s.conn, s.parser, s.buffer, s.provider);
+  }
+  if (!got) {
+    s.conn.reset();  // never reuse a connection in an unknown state
+    co_return got.error();
+  }
+  co_return std::string_view(s.buffer.data(), *got);
+}
+
+asio::awaitable<Result<std::string>> Exchange::read_all(std::size_t max_bytes) {
+  std::string body;
+  for (;;) {
+    auto piece = co_await read_some();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) co_return body;
+    if (body.size() + piece->size() > max_bytes) {
+      state_->conn.reset();
+      co_return fail(Error::upstream_error, "Upstream provider '" + state_->provider.name +
+                                                "' sent a response larger than the gateway accepts.");
+    }
+    body.append(*piece);
+  }
+}
+
 Client::Client(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(options), tls_(asio::ssl::context::tls_client) {
-  tls_.set_default_verify_paths();
-  tls_.set_verify_mode(asio::ssl::verify_peer);
-  tls_.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    : executor_(std::move(executor)), options_(options) {}
+
+Result<asio::ssl::context*> Client::tls_context(const config::Provider& provider) {
+  auto& slot = tls_by_ca_[provider.ca_pem];
+  if (slot) return slot.get();
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  context->set_verify_mode(asio::ssl::verify_peer);
+  boost::system::error_code ec;
+  if (provider.ca_pem.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->add_certificate_authority(asio::buffer(provider.ca_pem), ec);
+  }
+  if (ec) {
+    tls_by_ca_.erase(provider.ca_pem);
+    return provider_failure(provider, "has an unusable CA bundle (ca_file)", ec);
+  }
+  slot = std::move(context);
+  return slot.get();
 }
 
 Client::~Client() = default;
@@ -150,7 +235,9 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
     conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));
     co_return conn;
   }
-  conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), tls_);
+  auto context = tls_context(provider);
+  if (!context) co_return context.error();
+  conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream), **context);
   if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str())) {
     co_return provider_failure(provider, "rejected its TLS server name", {});
   }
@@ -167,20 +254,19 @@ void Client::release(const config::Url& origin, std::unique_ptr<Connection> conn
   idle.push_back(std::move(connection));
 }
 
-asio::awaitable<Result<Reply>> Client::post(const config::Provider& provider, std::string_view path,
-                                            std::string body, std::string request_id) {
+asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Provider& provider,
+                                                                std::string_view path, std::string body,
+                                                                std::string request_id) {
   if (!provider.api_key_env.empty() && !provider.api_key) {
     co_return fail(Error::upstream_error, "Upstream provider '" + provider.name + "' has no API key: set " +
                                               provider.api_key_env + " in the gateway's environment.");
   }
   auto acquired = co_await acquire(provider);
   if (!acquired) co_return acquired.error();
-  std::unique_ptr<Connection> conn = std::move(*acquired);
 
   bhttp::request<bhttp::string_body> req{bhttp::verb::post, provider.base_url.path + std::string(path), 11};
   req.set(bhttp::field::host, host_header(provider.base_url));
   req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::accept, "application/json");
   req.set(bhttp::field::user_agent, "tollgate");
   req.set("x-request-id", request_id);
   if (provider.api_key) req.set(bhttp::field::authorization, "Bearer " + *provider.api_key);
@@ -188,17 +274,24 @@ asio::awaitable<Result<Reply>> Client::post(const config::Provider& provider, st
   req.body() = std::move(body);
   req.prepare_payload();
 
-  bool reusable = false;
-  // Not `cond ? co_await a : co_await b`: GCC 12.2 destroys the temporaries of a co_await
-  // inside a conditional expression twice (a double free seen here). Plain statements only.
-  Result<Reply> reply = fail(Error::upstream_error, "unreachable");
-  if (conn->tls) {
-    reply = co_await exchange(*conn->tls, *conn, req, provider, options_.max_reply_bytes, reusable);
+  auto state = std::unique_ptr<Exchange::State>(new Exchange::State{*this, provider, std::move(*acquired), {}, {}});
+  state->parser.body_limit(boost::none);  // bounded by read_all's max or streamed through
+  Result<void> head = Result<void>{};
+  // Statements, not `?:` around co_await (see README: GCC 12.2 double-frees temporaries there).
+  if (state->conn->tls) {
+    head = co_await send_and_read_head(*state->conn->tls, *state->conn, req, state->parser, provider);
   } else {
-    reply = co_await exchange(*conn->plain, *conn, req, provider, options_.max_reply_bytes, reusable);
+    head = co_await send_and_read_head(*state->conn->plain, *state->conn, req, state->parser, provider);
   }
-  if (reply && reusable && conn->buffer.size() == 0) release(provider.base_url, std::move(conn));
-  co_return reply;
+  if (!head) {
+    state->conn.reset();
+    co_return head.error();
+  }
+  const auto& response = state->parser.get();
+  if (const auto it = response.find(bhttp::field::content_type); it != response.end()) {
+    state->content_type = std::string(it->value());
+  }
+  co_return std::unique_ptr<Exchange>(new Exchange(std::move(state)));
 }
 
 }  // namespace tollgate::upstream

@@ -163,3 +163,50 @@ test('provider errors pass through with their status', async () => {
     (e) => e instanceof OpenAI.InternalServerError && e.status === 500,
   );
 });
+
+test('streaming without include_usage: same text, no usage chunk', async () => {
+  const stream = await client(keys.acme.key).chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello!' }],
+    max_tokens: 5,
+    stream: true,
+  });
+  let text = '';
+  let usageChunks = 0;
+  for await (const chunk of stream) {
+    if (chunk.usage) usageChunks++;
+    text += chunk.choices[0]?.delta?.content ?? '';
+  }
+  assert.equal(text, 'tok0 tok1 tok2 tok3 tok4 ');
+  assert.equal(usageChunks, 0);
+});
+
+test('streaming with include_usage: the usage chunk comes last', async () => {
+  const stream = await client(keys.acme.key).chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello!' }],
+    max_tokens: 4,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const last = chunks.at(-1);
+  assert.deepEqual(last.choices, []);
+  assert.equal(last.usage.completion_tokens, 4);
+  assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'tok0 tok1 tok2 tok3 ');
+});
+
+test('a provider failure mid-stream surfaces as an error from the SDK stream', async () => {
+  const stream = await client(keys.acme.key).chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello!' }],
+    stream: true,
+    mock: { reset_after: 2 },
+  });
+  let text = '';
+  await assert.rejects(async () => {
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  }, (e) => e instanceof OpenAI.APIError && /failed while sending its response/.test(e.message));
+  assert.equal(text, 'tok0 tok1 ');
+});

@@ -83,6 +83,10 @@ struct Provider {
   Millis first_byte_timeout{60'000};
   Millis stream_idle_timeout{300'000};
   std::optional<std::string> max_tokens_field;  // overrides max_completion_tokens/max_tokens
+  // PEM file of the CAs that may sign this provider's certificate (absolute); empty means the
+  // system trust store. For providers behind a private CA, and for tests.
+  std::string ca_file;
+  std::string ca_pem;  // the contents of ca_file, read at load time
 };
 
 struct Model {

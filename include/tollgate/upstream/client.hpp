@@ -18,21 +18,44 @@
 
 namespace tollgate::upstream {
 
-struct Reply {
-  unsigned status = 0;
-  std::string content_type;
-  std::string body;
-};
-
 struct ClientOptions {
   std::size_t max_idle_per_origin = 64;
   // Pooled connections idle longer than this are closed instead of reused: providers close
   // idle keep-alive connections on their side and a POST must not land on a dead one.
   std::chrono::seconds max_idle_age{30};
-  std::size_t max_reply_bytes = 64 * 1024 * 1024;
 };
 
 class Connection;
+class Client;
+
+// One request/response with a provider, after the response head arrived: the body is read
+// piece by piece as the provider sends it. Owned by one request on one worker.
+class Exchange {
+ public:
+  // Returns the connection to its pool when the body was read to its end; otherwise closes it,
+  // which is what cancels the request at the provider (client gone, error, cut-off).
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  unsigned status() const;
+  std::string_view content_type() const;
+
+  // The next piece of the de-chunked body, as soon as any arrives; an empty view once the body
+  // is complete. The view is valid until the next call. Errors: upstream_error (reset,
+  // protocol error), upstream_timeout (nothing for stream_idle_timeout). Supports terminal
+  // cancellation (e.g. by awaitable operator ||); the connection is then closed, not reused.
+  boost::asio::awaitable<Result<std::string_view>> read_some();
+
+  // Reads the rest of the body into one string (at most `max_bytes`).
+  boost::asio::awaitable<Result<std::string>> read_all(std::size_t max_bytes);
+
+ private:
+  friend class Client;
+  struct State;
+  explicit Exchange(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 class Client {
  public:
@@ -41,23 +64,28 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // POSTs `body` (JSON) to provider.base_url.path + `path` and reads the whole reply.
+  // POSTs `body` (JSON) to provider.base_url.path + `path` and waits for the response head
+  // (first_byte_timeout). The Exchange must not outlive this Client.
   // Errors: upstream_error (connect/TLS/reset/protocol failure, missing provider key),
   // upstream_timeout (nothing within first_byte_timeout). A provider's own error status is
-  // a successful Reply. Messages name the provider, never its key.
-  boost::asio::awaitable<Result<Reply>> post(const config::Provider& provider, std::string_view path,
-                                             std::string body, std::string request_id);
+  // a successful Exchange. Messages name the provider, never its key.
+  boost::asio::awaitable<Result<std::unique_ptr<Exchange>>> send(const config::Provider& provider,
+                                                                 std::string_view path, std::string body,
+                                                                 std::string request_id);
 
   // Connections opened since start (tests and metrics check keep-alive reuse).
   std::size_t connections_opened() const { return connections_opened_; }
 
  private:
+  friend class Exchange;
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> acquire(const config::Provider& provider);
   void release(const config::Url& origin, std::unique_ptr<Connection> connection);
+  // The TLS context that trusts `ca_pem` (empty: the system store), built on first use.
+  Result<boost::asio::ssl::context*> tls_context(const config::Provider& provider);
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
-  boost::asio::ssl::context tls_;
+  std::unordered_map<std::string, std::unique_ptr<boost::asio::ssl::context>> tls_by_ca_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
   std::size_t connections_opened_ = 0;
 };

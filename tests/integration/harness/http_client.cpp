@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <stdexcept>
@@ -79,10 +80,103 @@ bool HttpConnection::closed_by_peer(std::chrono::milliseconds within) {
   }
 }
 
+StreamingResponse::StreamingResponse(std::uint16_t port, const std::string& target, const std::string& body,
+                                     const std::vector<std::pair<std::string, std::string>>& headers,
+                                     std::chrono::milliseconds timeout)
+    : socket_(io_) {
+  socket_.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  req.set(bhttp::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(socket_, req);
+  parser_.body_limit(boost::none);
+  bhttp::read_header(socket_, buffer_, parser_);
+}
+
+unsigned StreamingResponse::status() const { return parser_.get().result_int(); }
+
+std::string StreamingResponse::header(const std::string& name) const {
+  const auto it = parser_.get().find(name);
+  return it == parser_.get().end() ? std::string{} : std::string(it->value());
+}
+
+bool StreamingResponse::done() const { return parser_.is_done(); }
+
+void StreamingResponse::set_receive_buffer(int bytes) {
+  setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+}
+
+std::string StreamingResponse::read_some(std::size_t max) {
+  std::string chunk(max, '\0');
+  while (!parser_.is_done()) {
+    parser_.get().body().data = chunk.data();
+    parser_.get().body().size = chunk.size();
+    boost::system::error_code ec;
+    bhttp::read_some(socket_, buffer_, parser_, ec);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) throw std::runtime_error("reading the stream failed: " + ec.message());
+    const std::size_t got = chunk.size() - parser_.get().body().size;
+    if (got > 0) {
+      chunk.resize(got);
+      body_ += chunk;
+      return chunk;
+    }
+  }
+  return {};
+}
+
+std::string StreamingResponse::read_until(const std::string& needle) {
+  while (body_.find(needle) == std::string::npos && !read_some().empty()) {
+  }
+  return body_;
+}
+
+std::string StreamingResponse::read_rest() {
+  while (!read_some().empty()) {
+  }
+  return body_;
+}
+
+void StreamingResponse::close() {
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
 HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& target,
                           const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers) {
   HttpConnection connection(port);
   return connection.request(method, target, body, headers);
+}
+
+HttpResponse https_get(std::uint16_t port, const std::string& target, const std::string& ca_file) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(ca_file);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  asio::ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
+  stream.set_verify_callback(asio::ssl::host_name_verification("localhost"));
+  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+  stream.next_layer().connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  stream.handshake(asio::ssl::stream_base::client);
+  bhttp::request<bhttp::string_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, "localhost");
+  req.keep_alive(false);
+  bhttp::write(stream, req);
+  boost::beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(stream, buffer, res);
+  HttpResponse out;
+  out.status = res.result_int();
+  out.body = res.body();
+  return out;
 }
 
 }  // namespace tollgate::testing

@@ -11,7 +11,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 namespace tollgate::testing {
@@ -48,9 +50,40 @@ class HttpConnection {
   boost::beast::flat_buffer buffer_;
 };
 
+// A streaming response read piece by piece as it arrives (chunked encoding decoded).
+class StreamingResponse {
+ public:
+  // Sends a POST and reads the response head.
+  StreamingResponse(std::uint16_t port, const std::string& target, const std::string& body,
+                    const std::vector<std::pair<std::string, std::string>>& headers,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  unsigned status() const;
+  std::string header(const std::string& name) const;
+  // The next body bytes (blocking); "" at the end of the body. Throws on error or timeout.
+  std::string read_some(std::size_t max = 65536);
+  // Reads until `needle` has been seen in the body so far (or the end); returns the body so far.
+  std::string read_until(const std::string& needle);
+  // Everything to the end of the body.
+  std::string read_rest();
+  const std::string& body_so_far() const { return body_; }
+  bool done() const;
+  void set_receive_buffer(int bytes);
+  void close();
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
+  std::string body_;
+};
+
 // One request on a fresh connection.
 HttpResponse http_request(std::uint16_t port, const std::string& method, const std::string& target,
                           const std::string& body = {},
                           const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// One GET over TLS to localhost:`port`, trusting only `ca_file` (for test servers' own stats).
+HttpResponse https_get(std::uint16_t port, const std::string& target, const std::string& ca_file);
 
 }  // namespace tollgate::testing
