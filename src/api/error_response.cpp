@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "tollgate/api/json_string.hpp"
+#include "tollgate/core/json_string.hpp"
 
 namespace tollgate::api {
 namespace {

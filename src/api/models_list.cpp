@@ -1,6 +1,6 @@
 #include "tollgate/api/models_list.hpp"
 
-#include "tollgate/api/json_string.hpp"
+#include "tollgate/core/json_string.hpp"
 
 namespace tollgate::api {
 

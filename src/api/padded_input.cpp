@@ -1,9 +1,9 @@
-#include "padded_input.hpp"
+#include "tollgate/api/padded_input.hpp"
 
 #include <cstring>
 #include <vector>
 
-namespace tollgate::api::detail {
+namespace tollgate::api {
 namespace {
 
 // A worker keeps buffers this large between parses. A bigger input (a large provider response
@@ -27,4 +27,4 @@ PaddedInput padded_copy(std::string_view bytes) {
   return PaddedInput{parser, std::string_view(buffer.data(), bytes.size()), buffer.size()};
 }
 
-}  // namespace tollgate::api::detail
+}  // namespace tollgate::api

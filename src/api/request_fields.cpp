@@ -5,7 +5,7 @@
 
 #include <simdjson.h>
 
-#include "padded_input.hpp"
+#include "tollgate/api/padded_input.hpp"
 
 // Why every value is walked: simdjson On-Demand only validates what it is asked to read and
 // skips the rest by counting brackets. A body we forward must be valid JSON as a whole, or the
@@ -568,7 +568,7 @@ class RequestScanner {
 }  // namespace
 
 Result<RequestFields> extract_fields(Endpoint endpoint, std::string_view body) {
-  detail::PaddedInput input = detail::padded_copy(body);
+  PaddedInput input = padded_copy(body);
   od::document doc;
   if (auto e = input.iterate().get(doc)) return parse_failure(e);
   od::json_type type;

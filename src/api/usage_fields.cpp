@@ -4,7 +4,7 @@
 
 #include <simdjson.h>
 
-#include "padded_input.hpp"
+#include "tollgate/api/padded_input.hpp"
 
 namespace tollgate::api {
 namespace {
@@ -20,7 +20,7 @@ std::optional<std::int64_t> read_count(od::value value) {
 }  // namespace
 
 std::optional<ProviderUsage> extract_usage(std::string_view response_body) {
-  detail::PaddedInput input = detail::padded_copy(response_body);
+  PaddedInput input = padded_copy(response_body);
   od::document doc;
   if (input.iterate().get(doc)) return std::nullopt;
   od::object root;

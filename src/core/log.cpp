@@ -1,5 +1,7 @@
 #include "tollgate/core/log.hpp"
 
+#include "tollgate/core/json_string.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -41,27 +43,6 @@ void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
-void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-}
-
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (!enabled(level)) return;
   std::string line;
@@ -70,15 +51,13 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
   append_timestamp(line);
   line += "\",\"level\":\"";
   line += level_name(level);
-  line += "\",\"msg\":\"";
-  append_json_escaped(line, message);
-  line += '"';
+  line += "\",\"msg\":";
+  append_json_string(line, message);
   for (const auto& [name, value] : fields) {
-    line += ",\"";
-    append_json_escaped(line, name);
-    line += "\":\"";
-    append_json_escaped(line, value);
-    line += '"';
+    line += ',';
+    append_json_string(line, name);
+    line += ':';
+    append_json_string(line, value);
   }
   line += "}\n";
   // One write(2) per line: concurrent lines from several workers never interleave.

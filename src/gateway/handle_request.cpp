@@ -12,6 +12,7 @@
 #include "tollgate/api/request_fields.hpp"
 #include "tollgate/api/usage_fields.hpp"
 #include "tollgate/auth/authenticate.hpp"
+#include "tollgate/core/json_string.hpp"
 #include "tollgate/core/request_id.hpp"
 #include "tollgate/gateway/gateway.hpp"
 #include "tollgate/routing/resolve.hpp"
@@ -69,7 +70,7 @@ asio::awaitable<void> send_failure(http::ResponseWriter& out, RequestContext& ct
 std::string forwarded_body(std::string body, const api::RequestFields& fields, const routing::Route& route) {
   std::vector<api::Edit> edits;
   if (route.model->upstream_model != fields.model) {
-    edits.push_back(api::Edit{fields.model_token, api::json_string(route.model->upstream_model)});
+    edits.push_back(api::Edit{fields.model_token, json_string(route.model->upstream_model)});
   }
   if (fields.stream && !fields.include_usage) {
     static constexpr std::string_view kIncludeUsage = R"({"include_usage":true})";

@@ -5,7 +5,7 @@
 
 #include <simdjson.h>
 
-#include "padded_json.hpp"
+#include "tollgate/api/padded_input.hpp"
 
 namespace tollgate::stream {
 namespace {
@@ -122,7 +122,7 @@ std::optional<Tokens> read_count(od::value value) {
 }
 
 error_code inspect(std::string_view data, ChunkInfo& info) {
-  detail::PaddedJson input = detail::padded_copy(data);
+  api::PaddedInput input = api::padded_copy(data);
   od::document doc;
   if (const error_code e = input.iterate().get(doc)) return e;
   od::object root;

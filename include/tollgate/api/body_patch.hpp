@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tollgate/api/json_string.hpp"
+#include "tollgate/core/json_string.hpp"
 #include "tollgate/api/request_fields.hpp"
 
 namespace tollgate::api {

@@ -21,7 +21,4 @@ inline void info(std::string_view m, std::initializer_list<Field> f = {}) { writ
 inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::warn, m, f); }
 inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::error, m, f); }
 
-// Appends `text` to `out` as the inside of a JSON string (no quotes), escaping as needed.
-void append_json_escaped(std::string& out, std::string_view text);
-
 }  // namespace tollgate::log

@@ -1,11 +1,12 @@
 #pragma once
-// Private to api: the per-thread simdjson parser and the padded copy of the bytes it reads.
+// Parse stage infrastructure (api and stream): the per-thread simdjson parser and the padded copy
+// of the bytes it reads, shared so one worker keeps one parser and one buffer.
 #include <cstddef>
 #include <string_view>
 
 #include <simdjson.h>
 
-namespace tollgate::api::detail {
+namespace tollgate::api {
 
 // simdjson reads up to SIMDJSON_PADDING bytes past the end of its input, so the input is copied
 // into a per-thread buffer with that much readable (zeroed) space after it. The buffer and the
@@ -26,4 +27,4 @@ struct PaddedInput {
 
 PaddedInput padded_copy(std::string_view bytes);
 
-}  // namespace tollgate::api::detail
+}  // namespace tollgate::api

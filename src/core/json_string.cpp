@@ -1,8 +1,8 @@
-#include "tollgate/api/json_string.hpp"
+#include "tollgate/core/json_string.hpp"
 
 #include <cstdint>
 
-namespace tollgate::api {
+namespace tollgate {
 namespace {
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one (RFC 3629:
@@ -81,4 +81,4 @@ std::string json_string(std::string_view s) {
   return out;
 }
 
-}  // namespace tollgate::api
+}  // namespace tollgate
