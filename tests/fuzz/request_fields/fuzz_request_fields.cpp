@@ -70,7 +70,7 @@ void check_endpoint(Endpoint endpoint, std::string_view body) {
   // Downgrade the model and add a member at the end: the result parses to the same fields.
   const std::string new_model = "downgraded \"model\"\n\xc3\xa9";
   const std::string patched = tollgate::api::apply_edits(
-      body, {tollgate::api::Edit{model, tollgate::api::json_string(new_model)},
+      body, {tollgate::api::Edit{model, tollgate::json_string(new_model)},
              tollgate::api::insert_member(fields->object_end, "x-tollgate-added", "[1,{}]")});
   auto again = tollgate::api::extract_fields(endpoint, patched);
   check(again.has_value());
@@ -88,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The usage reader sees provider bytes: it must not crash on any of them either.
   (void)tollgate::api::extract_usage(body);
   // json_string of any bytes embeds into a valid body whose model reads back (UTF-8 repaired).
-  const std::string wrapped = R"({"model":)" + tollgate::api::json_string(body) + R"(,"input":""})";
+  const std::string wrapped = R"({"model":)" + tollgate::json_string(body) + R"(,"input":""})";
   auto fields = tollgate::api::extract_fields(Endpoint::embeddings, wrapped);
   check(fields.has_value() || body.empty());
   return 0;
