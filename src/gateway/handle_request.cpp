@@ -158,7 +158,7 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   // 6b. Whole replies (and a provider's error answer to a stream request).
   auto reply = co_await (*exchange)->read_all(kMaxReplyBytes);
   if (!reply) co_return co_await send_failure(out, ctx, reply.error());
-  ctx.log.outcome = "completed";
+  ctx.log.outcome = success ? "completed" : "upstream_error";
   if (success) {
     if (const auto usage = api::extract_usage(*reply)) {
       account(ctx, *route->model, usage->prompt, usage->completion, true);

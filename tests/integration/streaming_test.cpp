@@ -193,6 +193,7 @@ TEST_F(StreamingTest, ProviderErrorStatusOnAStreamIsPassedThroughAsJson) {
                               body(R"(,"mock":{"fail_status":429})"), auth());
   EXPECT_EQ(r.status, 429u);
   EXPECT_EQ(json::parse(r.body).at("error").at("code").as_string(), "mock_failure");
+  EXPECT_EQ(access_line(r.header("x-request-id")).at("outcome").as_string(), "upstream_error");
 }
 
 TEST_F(StreamingTest, ClientDisconnectCancelsTheUpstreamRequestPromptly) {
