@@ -91,6 +91,7 @@ MockObject read_mock(FieldReader& reader, dom::object body, const Defaults& defa
   knobs.first_byte_delay_ms = defaults.first_byte_delay_ms;
   knobs.no_usage = defaults.no_usage;
   knobs.sse_comments = defaults.sse_comments;
+  knobs.timestamps = defaults.timestamps;
   auto element = reader.find(body, "mock");
   if (!element) return result;
   dom::object mock;
@@ -116,6 +117,7 @@ MockObject read_mock(FieldReader& reader, dom::object body, const Defaults& defa
   knobs.reset_after = reader.count(mock, "reset_after", "mock.reset_after", kNoLimit);
   if (auto v = reader.flag(mock, "no_usage", "mock.no_usage")) knobs.no_usage = *v;
   if (auto v = reader.flag(mock, "sse_comments", "mock.sse_comments")) knobs.sse_comments = *v;
+  if (auto v = reader.flag(mock, "timestamps", "mock.timestamps")) knobs.timestamps = *v;
   return result;
 }
 

@@ -25,6 +25,7 @@ struct Defaults {
   std::uint32_t first_byte_delay_ms = 0;
   bool no_usage = false;
   bool sse_comments = false;
+  bool timestamps = false;
 };
 
 // Failure injection and pacing for one request (defaults merged with the body's "mock").
@@ -35,6 +36,7 @@ struct Knobs {
   std::optional<std::uint64_t> reset_after;  // RST after this many token chunks (see README)
   bool no_usage = false;                  // never report usage
   bool sse_comments = false;              // ": keep-alive" comments and CRLF line endings
+  bool timestamps = false;                // "mock_sent_us" in every streamed chunk (benchmarks)
 };
 
 struct Plan {

@@ -270,6 +270,7 @@ SseScript::SseScript(const Plan& plan, std::string_view id, std::int64_t created
 
 std::optional<SseStep> SseScript::next() {
   if (state_ == State::end) return std::nullopt;
+  event_is_json_ = false;
   if (comment_due_) {
     comment_due_ = false;
     event_.assign(": keep-alive");
@@ -332,7 +333,17 @@ std::optional<SseStep> SseScript::next() {
       return std::nullopt;
   }
   event_.append(line_end_).append(line_end_);
+  event_is_json_ = kind != SseStep::Kind::done;
   return SseStep{kind, event_};
+}
+
+std::string_view SseScript::stamp(std::uint64_t sent_us) {
+  if (!event_is_json_) return event_;
+  // The event ends in "}" + two line ends; the field goes just before that brace.
+  std::string field = ",\"mock_sent_us\":" + std::to_string(sent_us);
+  event_.insert(event_.size() - 2 * line_end_.size() - 1, field);
+  event_is_json_ = false;  // stamp once
+  return event_;
 }
 
 }  // namespace mock_upstream

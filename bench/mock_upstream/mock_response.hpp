@@ -84,6 +84,11 @@ class SseScript {
   // The next piece, or nullopt once [DONE] has been returned.
   std::optional<SseStep> next();
 
+  // Adds "mock_sent_us":sent_us as the last top-level field of the JSON of the piece next()
+  // returned last, and returns its new text (valid until the next call to next()). Comments and
+  // [DONE] carry no JSON and come back unchanged. The caller reads the clock (--timestamps).
+  std::string_view stamp(std::uint64_t sent_us);
+
  private:
   enum class State { role, tokens, finish, usage, done, end };
 
@@ -99,6 +104,7 @@ class SseScript {
   State state_;
   std::uint32_t tokens_emitted_ = 0;
   bool comment_due_ = false;
+  bool event_is_json_ = false;  // the last piece is a "data: {...}" event
 };
 
 }  // namespace mock_upstream

@@ -39,11 +39,13 @@ void parse_listen(const std::string& text, Options& options) {
 std::string usage_text() {
   return "usage: mock_upstream [--listen HOST:PORT] [--threads N] [--chunk-delay-ms D]\n"
          "                     [--first-byte-delay-ms D] [--completion-tokens N]\n"
-         "                     [--no-usage] [--sse-comments] [--tls-cert FILE --tls-key FILE]\n"
-         "                     [--self-check]\n"
+         "                     [--no-usage] [--sse-comments] [--timestamps]\n"
+         "                     [--tls-cert FILE --tls-key FILE] [--self-check]\n"
          "Prints 'listening HOST:PORT' on stdout once every listener is bound.\n"
          "--tls-cert/--tls-key (PEM, both or neither): serve every connection over TLS 1.2+\n"
          "with ALPN http/1.1.\n"
+         "--timestamps: every streamed chunk's JSON carries \"mock_sent_us\", CLOCK_MONOTONIC\n"
+         "microseconds when it was written (for latency benchmarks on the same machine).\n"
          "GET /mock/stats counts requests, connections, tls_handshake_failures and streams\n"
          "(started, completed, aborted, reset, active).\n";
 }
@@ -91,6 +93,9 @@ Options parse_options(const std::vector<std::string>& args) {
     } else if (flag == "--sse-comments") {
       no_value();
       options.defaults.sse_comments = true;
+    } else if (flag == "--timestamps") {
+      no_value();
+      options.defaults.timestamps = true;
     } else if (flag == "--self-check") {
       no_value();
       options.self_check = true;

@@ -159,6 +159,24 @@ void check_stream(Checker& check) {
   check.expect(all.find(": keep-alive\r\n\r\n") != std::string::npos &&
                    all.ends_with("data: [DONE]\r\n\r\n") && all.find("\n\n") == std::string::npos,
                "CRLF line endings: " + all);
+
+  plan = plan_of(check, Endpoint::chat,
+                 R"({"model":"m","stream":true,"messages":[],"mock":{"completion_tokens":1,"timestamps":true,"sse_comments":true}})");
+  check.expect(plan.knobs.timestamps, "mock.timestamps parsed");
+  SseScript stamped(plan, "chatcmpl-mock-1", 5);
+  std::string all_stamped;
+  while (auto step = stamped.next()) {
+    const std::string text(stamped.stamp(1234));
+    all_stamped.append(text);
+    if (step->kind == K::comment || step->kind == K::done) {
+      check.expect(text.find("mock_sent_us") == std::string::npos, "no stamp: " + text);
+    } else {
+      check.expect(text.ends_with(",\"mock_sent_us\":1234}\r\n\r\n") &&
+                       valid_json(text.substr(6, text.size() - 10)),
+                   "stamped chunk: " + text);
+    }
+  }
+  check.expect(all_stamped.ends_with("data: [DONE]\r\n\r\n"), "stamped stream ends in [DONE]");
 }
 
 }  // namespace

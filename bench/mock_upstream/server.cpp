@@ -304,6 +304,15 @@ class StreamTally {
   StreamOutcome outcome_ = StreamOutcome::aborted;
 };
 
+// CLOCK_MONOTONIC in microseconds: the clock a benchmark client on the same machine reads, so
+// "mock_sent_us" (--timestamps) can be subtracted from its own reading.
+std::uint64_t monotonic_us() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1'000u;
+}
+
 // Chunked text/event-stream; each SSE event (and comment) is its own chunk and its own write.
 // After every chunk_delay_ms sleep it checks that the downstream is still there, so a client
 // that disconnects mid-stream is counted as aborted at the next event, not a write or two later
@@ -338,8 +347,10 @@ net::awaitable<Next> write_stream(Connection<Stream>& conn, unsigned version, bo
       co_await sleep_ms(conn, plan.knobs.chunk_delay_ms);
       if (peer_gone(conn)) co_return Next::close;
     }
+    const std::string_view text =
+        plan.knobs.timestamps ? script.stamp(monotonic_us()) : step->text;
     tcp_layer(conn).expires_after(kWriteTimeout);
-    co_await net::async_write(conn.stream, http::make_chunk(net::buffer(step->text)),
+    co_await net::async_write(conn.stream, http::make_chunk(net::buffer(text)),
                               net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return Next::close;
     if (step->kind == SseStep::Kind::token) ++tokens_written;
