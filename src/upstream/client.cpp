@@ -127,6 +127,7 @@ struct Exchange::State {
   std::unique_ptr<Connection> conn;
   bhttp::response_parser<bhttp::buffer_body> parser;
   std::string content_type;
+  bool cancelled = false;  // never pool a connection whose read was cancelled mid-way
   std::array<char, 16 * 1024> buffer{};
 };
 
@@ -137,7 +138,7 @@ Exchange::~Exchange() {
   // connection; an exchange abandoned mid-body (client gone, error) closes its connection,
   // which is what cancels the request at the provider.
   auto& s = *state_;
-  if (s.conn && s.parser.is_done() && s.parser.get().keep_alive() && s.conn->buffer.size() == 0) {
+  if (s.conn && !s.cancelled && s.parser.is_done() && s.parser.get().keep_alive() && s.conn->buffer.size() == 0) {
     s.client.release(s.provider.base_url, std::move(s.conn));
   }
 }
@@ -159,6 +160,14 @@ asio::awaitable<Result<std::string_view>> Exchange::read_some() {
     co_return got.error();
   }
   co_return std::string_view(s.buffer.data(), *got);
+}
+
+void Exchange::cancel() {
+  auto& s = *state_;
+  if (!s.conn) return;
+  boost::system::error_code ignored;
+  s.conn->tcp().socket().cancel(ignored);
+  s.cancelled = true;
 }
 
 asio::awaitable<Result<std::string>> Exchange::read_all(std::size_t max_bytes) {
