@@ -234,7 +234,12 @@ TEST_F(StreamingTest, SlowReaderPausesTheUpstreamAndMemoryStaysBounded) {
   EXPECT_EQ(stats.at("active_streams").as_int64(), 1) << "the mock is blocked writing, not finished";
   EXPECT_EQ(stats.at("streams_completed").as_int64(), 0);
   const auto rss_after = rss_kib(gateway_->process().pid());
+#ifndef TOLLGATE_SANITIZED  // ASan's quarantine keeps freed memory resident: RSS says nothing there
   EXPECT_LT(rss_after - rss_before, 4 * 1024) << "gateway RSS grew by " << rss_after - rss_before << " KiB";
+#else
+  (void)rss_after;
+  (void)rss_before;
+#endif
   r.close();
 }
 
