@@ -10,11 +10,13 @@ bash scripts/build.sh release
 demo_key='tg_demo0000_DemoKeyForLocalTryingOnly0000000'
 build/release/bench/mock_upstream/mock_upstream --listen 127.0.0.1:8081 >/dev/null &
 mock_pid=$!
-trap 'kill "$mock_pid" 2>/dev/null || true' EXIT
+gateway_pid=
+# Whatever ends this script (Ctrl-C, SIGTERM, the gateway exiting) stops both processes it started.
+trap 'kill $gateway_pid "$mock_pid" 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 
-Tollgate is starting on http://127.0.0.1:8080 (admin: http://127.0.0.1:9464/metrics).
+Tollgate is starting on http://127.0.0.1:8080 (health: http://127.0.0.1:9464/healthz).
 The demo provider is the bundled mock upstream on 127.0.0.1:8081; set OPENAI_API_KEY
 before starting to send gpt-4o / gpt-4o-mini to OpenAI.
 
@@ -27,4 +29,6 @@ Try it from another terminal:
     -d '{"model": "demo-chat", "messages": [{"role": "user", "content": "Hello!"}]}'
 
 MSG
-build/release/src/tollgate --config conf/tollgate.yaml
+build/release/src/tollgate --config conf/tollgate.yaml &
+gateway_pid=$!
+wait "$gateway_pid"
