@@ -109,9 +109,8 @@ class Http1Writer final : public ResponseWriter {
 };
 
 // Answers a request the session refuses before the handler sees it, then closes.
-asio::awaitable<void> reject(beast::tcp_stream& stream, Error code, std::string message,
-                             std::chrono::milliseconds io_timeout) {
-  const auto err = api::to_error_response(fail(code, std::move(message)));
+asio::awaitable<void> reject(beast::tcp_stream& stream, Failure refusal, std::chrono::milliseconds io_timeout) {
+  const auto err = api::to_error_response(refusal);
   Response response{static_cast<bhttp::status>(err.status), 11};
   response.set(bhttp::field::content_type, "application/json");
   response.set("x-request-id", next_request_id());
@@ -128,10 +127,16 @@ std::size_t field_count(const Request& request) {
   return n;
 }
 
-bool is_benign_close(const error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == beast::error::timeout ||
-         ec == asio::error::operation_aborted;
+// What to answer when reading a request failed; nullopt when the client simply went away or
+// idled out (nothing to answer).
+std::optional<Failure> refusal_for(const error_code& ec) {
+  if (ec == bhttp::error::header_limit) return fail(Error::headers_too_large, "Request headers are too large.");
+  if (ec == bhttp::error::body_limit) return fail(Error::request_too_large, "Request body is too large.");
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+    return std::nullopt;
+  }
+  return fail(Error::invalid_request, "Malformed HTTP request.");
 }
 
 // Waits for the first byte of the next request; false when the client went away or idled out.
@@ -171,22 +176,12 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
 
     stream.expires_after(options.header_timeout);
     auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
-    if (head_ec == bhttp::error::header_limit) {
-      co_await reject(stream, Error::headers_too_large, "Request headers are too large.", options.io_timeout);
-      co_return;
-    }
-    if (head_ec == bhttp::error::body_limit) {
-      co_await reject(stream, Error::request_too_large, "Request body is too large.", options.io_timeout);
-      co_return;
-    }
     if (head_ec) {
-      if (!is_benign_close(head_ec)) {
-        co_await reject(stream, Error::invalid_request, "Malformed HTTP request.", options.io_timeout);
-      }
+      if (auto refusal = refusal_for(head_ec)) co_await reject(stream, *refusal, options.io_timeout);
       co_return;
     }
     if (field_count(parser.get()) > options.max_header_fields) {
-      co_await reject(stream, Error::headers_too_large, "Too many request header fields.", options.io_timeout);
+      co_await reject(stream, fail(Error::headers_too_large, "Too many request header fields."), options.io_timeout);
       co_return;
     }
     // curl and others wait for this before sending a body larger than 1 KiB.
@@ -199,14 +194,8 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
 
     stream.expires_after(options.io_timeout);
     auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
-    if (body_ec == bhttp::error::body_limit) {
-      co_await reject(stream, Error::request_too_large, "Request body is too large.", options.io_timeout);
-      co_return;
-    }
     if (body_ec) {
-      if (!is_benign_close(body_ec)) {
-        co_await reject(stream, Error::invalid_request, "Malformed HTTP request body.", options.io_timeout);
-      }
+      if (auto refusal = refusal_for(body_ec)) co_await reject(stream, *refusal, options.io_timeout);
       co_return;
     }
 
