@@ -64,7 +64,7 @@ asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::R
 
   std::string to_client;
   bool client_gone = false;
-  for (;;) {
+  while (!watch.client_gone) {
     auto piece = co_await exchange.read_some();
     if (watch.client_gone) {
       client_gone = true;
@@ -87,6 +87,7 @@ asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::R
     }
     if (!more) break;
   }
+  client_gone = client_gone || watch.client_gone;
   if (!client_gone && co_await out.finish_stream()) client_gone = true;
 
   // Stop the watcher and wait for it: it refers to `out` and `exchange`, which the caller owns.

@@ -149,6 +149,11 @@ std::string_view Exchange::content_type() const { return state_->content_type; }
 
 asio::awaitable<Result<std::string_view>> Exchange::read_some() {
   auto& s = *state_;
+  if (s.cancelled || !s.conn) {
+    // cancel() may come between reads; a later read must not start waiting on the provider.
+    s.conn.reset();
+    co_return fail(Error::upstream_error, "Upstream request to '" + s.provider.name + "' was cancelled.");
+  }
   Result<std::size_t> got = std::size_t{0};
   if (s.conn->tls) {
     got = co_await read_body_some(*s.conn->tls, *s.conn, s.parser, s.buffer, s.provider);

@@ -220,6 +220,7 @@ TEST_F(StreamingTest, ClientDisconnectCancelsTheUpstreamRequestPromptly) {
 
 TEST_F(StreamingTest, SlowReaderPausesTheUpstreamAndMemoryStaysBounded) {
   const auto rss_before = rss_kib(gateway_->process().pid());
+  const auto aborted_before = mock_stats().at("streams_aborted").as_int64();
   StreamingResponse r(gateway_->port(), "/v1/chat/completions",
                       body(R"(,"mock":{"completion_tokens":400000})"), auth());
   r.set_receive_buffer(4096);
@@ -240,7 +241,15 @@ TEST_F(StreamingTest, SlowReaderPausesTheUpstreamAndMemoryStaysBounded) {
   (void)rss_after;
   (void)rss_before;
 #endif
+  // Leaving while the gateway is blocked writing to us ends the provider's stream too.
   r.close();
+  const auto closed = std::chrono::steady_clock::now();
+  while (mock_stats().at("streams_aborted").as_int64() == aborted_before &&
+         std::chrono::steady_clock::now() - closed < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(mock_stats().at("streams_aborted").as_int64(), aborted_before + 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - closed, std::chrono::seconds(1));
 }
 
 TEST_F(StreamingTest, ProviderWithoutUsageIsCountedExactlyOnTheMock) {

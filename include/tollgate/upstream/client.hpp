@@ -50,8 +50,9 @@ class Exchange {
   // Reads the rest of the body into one string (at most `max_bytes`).
   boost::asio::awaitable<Result<std::string>> read_all(std::size_t max_bytes);
 
-  // Aborts a pending read_some (it fails promptly) and makes sure the connection is closed, not
-  // reused. For a caller that learns on another coroutine of the same worker that the client left.
+  // Aborts a pending read_some (it fails promptly), makes every later read_some fail at once,
+  // and makes sure the connection is closed, not reused. For a caller that learns on another
+  // coroutine of the same worker that the client left.
   void cancel();
 
  private:
