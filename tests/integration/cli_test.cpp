@@ -5,6 +5,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -100,6 +101,51 @@ TEST(Cli, SigtermStopsTheGatewayWithExitZero) {
   GatewayProcess gateway(dir.path() / "tollgate.yaml");
   EXPECT_EQ(http_request(gateway.admin_port(), "GET", "/healthz").status, 200u);
   EXPECT_EQ(gateway.process().stop(SIGTERM, std::chrono::seconds(10)), 0) << gateway.process().output();
+}
+
+}  // namespace
+}  // namespace tollgate::testing
+
+namespace tollgate::testing {
+namespace {
+
+TEST(Reload, SighupAddsAKeyAndAnInvalidEditKeepsTheOldPolicy) {
+  TempDir dir;
+  MockUpstream mock;
+  const TestKey first = make_key();
+  const TestKey second = make_key();
+  dir.write("tollgate.yaml", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nthreads: 2\n"
+                             "providers: {mock: {base_url: \"http://127.0.0.1:" + std::to_string(mock.port()) +
+                                 "/v1\"}}\n"
+                             "models: {m: {provider: mock, input_usd_per_mtok: 1, output_usd_per_mtok: 1}}\n"
+                             "tenants: tenants.yaml\n");
+  const std::string head = "plans: {open: {}}\ntenants:\n  acme:\n    plan: open\n    keys:\n";
+  dir.write("tenants.yaml", head + first.yaml_entry("one"));
+  GatewayProcess gateway(dir.path() / "tollgate.yaml");
+  const auto models = [&](const TestKey& key) {
+    return http_request(gateway.port(), "GET", "/v1/models", {}, {{"authorization", "Bearer " + key.key}}).status;
+  };
+  // Polls until `key` gets `status` (reload is asynchronous), for at most one second.
+  const auto eventually = [&](const TestKey& key, unsigned status) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (models(key) != status && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return models(key);
+  };
+  EXPECT_EQ(models(first), 200u);
+  EXPECT_EQ(models(second), 401u);
+
+  dir.write("tenants.yaml", head + first.yaml_entry("one") + second.yaml_entry("two"));
+  kill(gateway.process().pid(), SIGHUP);
+  EXPECT_EQ(eventually(second, 200), 200u);
+
+  dir.write("tenants.yaml", head + first.yaml_entry("one") + "      - {name: broken\n");
+  kill(gateway.process().pid(), SIGHUP);
+  ASSERT_TRUE(gateway.process().wait_for_line(std::regex(R"(tenants\.yaml:\d+:\d+: )"), std::chrono::seconds(5)))
+      << gateway.process().output();
+  EXPECT_EQ(models(second), 200u) << "a failed reload changes nothing";
+  EXPECT_EQ(models(first), 200u);
 }
 
 }  // namespace
