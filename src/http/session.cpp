@@ -153,12 +153,6 @@ asio::awaitable<bool> await_first_byte(beast::tcp_stream& stream, beast::flat_bu
 
 asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions options, Handler& handler,
                                   SessionTracker& tracker) {
-  ++tracker.open_connections;
-  struct Untrack {
-    SessionTracker& t;
-    ~Untrack() { --t.open_connections; }
-  } untrack{tracker};
-
   socket.set_option(asio::ip::tcp::no_delay(true));
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;

@@ -243,7 +243,6 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
   auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kAsTuple);
   if (connect_ec) co_return provider_failure(provider, "could not be reached", connect_ec);
   stream.socket().set_option(tcp::no_delay(true));
-  ++connections_opened_;
 
   if (!url.tls()) {
     conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));

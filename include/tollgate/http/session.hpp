@@ -25,7 +25,6 @@ struct SessionOptions {
 
 // Per-worker counters the server uses to drain on shutdown. Touched only on the worker thread.
 struct SessionTracker {
-  std::size_t open_connections = 0;
   std::size_t active_requests = 0;
   bool draining = false;  // when set, responses close their connection
 };

@@ -78,9 +78,6 @@ class Client {
                                                                  std::string_view path, std::string body,
                                                                  std::string request_id);
 
-  // Connections opened since start (tests and metrics check keep-alive reuse).
-  std::size_t connections_opened() const { return connections_opened_; }
-
  private:
   friend class Exchange;
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> acquire(const config::Provider& provider);
@@ -92,7 +89,6 @@ class Client {
   ClientOptions options_;
   std::unordered_map<std::string, std::unique_ptr<boost::asio::ssl::context>> tls_by_ca_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
-  std::size_t connections_opened_ = 0;
 };
 
 }  // namespace tollgate::upstream
