@@ -23,7 +23,7 @@ Result<Principal> authenticate(const config::Policy& policy, std::optional<std::
   // echoed and costs nothing; from here on only key_prefix() may reach a message.
   if (!is_well_formed(*key)) return invalid_key("Malformed API key.");
 
-  const auto found = policy.key_index.find(index_key(sha256(*key)));
+  const auto found = policy.key_index.find(config::key_index_key(sha256(*key)));
   // The bounds checks guard against a malformed index, which config::load never builds.
   if (found == policy.key_index.end() || found->second.tenant >= policy.tenants.size() ||
       found->second.key >= policy.tenants[found->second.tenant].keys.size()) {

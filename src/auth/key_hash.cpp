@@ -59,8 +59,4 @@ std::optional<config::Sha256> from_hex(std::string_view hex) {
   return digest;
 }
 
-std::string index_key(const config::Sha256& digest) {
-  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
-}
-
 }  // namespace tollgate::auth

@@ -55,7 +55,7 @@ Policy build_policy(PolicyDraft draft, Diagnostics& diags) {
     for (std::size_t i = 0; i < d.keys.size(); ++i) {
       const KeyDraft& k = d.keys[i];
       if (!k.hash_valid) continue;
-      std::string hash(reinterpret_cast<const char*>(k.key.sha256.data()), k.key.sha256.size());
+      std::string hash = key_index_key(k.key.sha256);
       auto [owner, fresh] = hash_owners.emplace(hash, HashOwner{d.tenant.name, k.key.name});
       if (!fresh) {
         diags.error(k.sha256_origin.file, k.sha256_origin.mark,

@@ -19,7 +19,4 @@ std::string to_hex(const config::Sha256& digest);
 // Parses exactly 64 hex digits (either case); nullopt on any other length or character.
 std::optional<config::Sha256> from_hex(std::string_view hex);
 
-// The digest as the 32-byte string used as the key of config::Policy::key_index.
-std::string index_key(const config::Sha256& digest);
-
 }  // namespace tollgate::auth

@@ -145,11 +145,16 @@ struct KeyRef {
   std::size_t key = 0;     // index into Tenant::keys
 };
 
+// The key of Policy::key_index for a key's SHA-256: its 32 raw bytes. The loader builds the
+// index and auth looks keys up with this one definition.
+inline std::string key_index_key(const Sha256& digest) {
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
 struct Policy {
   std::map<std::string, Plan> plans;
   std::vector<Tenant> tenants;
-  // SHA-256 (32 raw bytes as a std::string) -> key. Built at load; hash collisions between
-  // keys are load errors.
+  // key_index_key(SHA-256) -> key. Built at load; hash collisions between keys are load errors.
   std::unordered_map<std::string, KeyRef> key_index;
 };
 

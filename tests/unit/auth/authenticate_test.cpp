@@ -52,7 +52,7 @@ config::Policy make_policy() {
   policy.tenants = {acme, frozen};
   for (std::size_t t = 0; t < policy.tenants.size(); ++t) {
     for (std::size_t k = 0; k < policy.tenants[t].keys.size(); ++k) {
-      policy.key_index.emplace(index_key(policy.tenants[t].keys[k].sha256), config::KeyRef{t, k});
+      policy.key_index.emplace(config::key_index_key(policy.tenants[t].keys[k].sha256), config::KeyRef{t, k});
     }
   }
   return policy;
@@ -138,9 +138,9 @@ TEST_F(Authenticate, KeyProblemsComeBeforeSuspension) {
 }
 
 TEST_F(Authenticate, CorruptIndexIsUnknownNotACrash) {
-  policy_.key_index[index_key(sha256(kUnknown))] = config::KeyRef{7, 0};
+  policy_.key_index[config::key_index_key(sha256(kUnknown))] = config::KeyRef{7, 0};
   expect_failure(kUnknown, Error::invalid_api_key, "Incorrect API key provided: tg_Unknown0...");
-  policy_.key_index[index_key(sha256(kUnknown))] = config::KeyRef{0, 9};
+  policy_.key_index[config::key_index_key(sha256(kUnknown))] = config::KeyRef{0, 9};
   expect_failure(kUnknown, Error::invalid_api_key, "Incorrect API key provided: tg_Unknown0...");
 }
 

@@ -55,7 +55,7 @@ TEST(KeyHash, FromHexRejectsBadInput) {
 
 TEST(KeyHash, IndexKeyIsTheRawDigest) {
   const config::Sha256 digest = sha256("abc");
-  const std::string key = index_key(digest);
+  const std::string key = config::key_index_key(digest);
   ASSERT_EQ(key.size(), 32u);
   EXPECT_EQ(static_cast<unsigned char>(key[0]), 0xba);
   EXPECT_EQ(static_cast<unsigned char>(key[31]), 0xad);
