@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour="${1:-release}"
+# TOLLGATE_TESTS=OFF builds only the gateway and its tools (what the run command needs: the
+# test tree wants GoogleTest and Node.js, which only the test command installs).
+tests="${TOLLGATE_TESTS:-ON}"
 jobs="${JOBS:-$(nproc)}"
 case "$flavour" in
   release) args=(-DCMAKE_BUILD_TYPE=Release) ;;
@@ -14,5 +17,5 @@ case "$flavour" in
   fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOLLGATE_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14) ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
-cmake -S . -B "build/$flavour" -G Ninja "${args[@]}" >/dev/null
+cmake -S . -B "build/$flavour" -G Ninja "${args[@]}" -DTOLLGATE_TESTS="$tests" >/dev/null
 cmake --build "build/$flavour" -j "$jobs"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh release
+TOLLGATE_TESTS=OFF bash scripts/build.sh release
 
 demo_key='tg_demo0000_DemoKeyForLocalTryingOnly0000000'
 build/release/bench/mock_upstream/mock_upstream --listen 127.0.0.1:8081 >/dev/null &
