@@ -37,22 +37,25 @@ Result<Route> route_to(const config::Config& config, const config::Model& model,
   return Route{&model, &provider->second, std::move(downgraded_from)};
 }
 
+// The plan's downgrade target for `requested`, when it is configured and allowed.
+const config::Model* downgrade_of(const config::Config& config, const config::Tenant& tenant,
+                                  const std::string& requested) {
+  const auto down = tenant.downgrade.find(requested);
+  if (down == tenant.downgrade.end()) return nullptr;
+  const config::Model* target = configured(config, down->second);
+  return target != nullptr && allowed(tenant, down->second) ? target : nullptr;
+}
+
 }  // namespace
 
 Result<Route> resolve(const config::Config& config, const config::Tenant& tenant,
                       std::string_view requested_model) {
-  // Spend-based downgrade (Limits::downgrade_at) plugs in beside this function: admission,
-  // which knows the spend, will call a routing::downgrade(config, tenant, route) built from
-  // the downgrade branch below, so the downgrade map is read only in this module.
   const std::string requested(requested_model);
   const config::Model* model = configured(config, requested);
   if (model != nullptr && allowed(tenant, requested)) return route_to(config, *model, {});
 
-  if (const auto down = tenant.downgrade.find(requested); down != tenant.downgrade.end()) {
-    const config::Model* target = configured(config, down->second);
-    if (target != nullptr && allowed(tenant, down->second)) {
-      return route_to(config, *target, requested);
-    }
+  if (const config::Model* target = downgrade_of(config, tenant, requested)) {
+    return route_to(config, *target, requested);
   }
 
   if (model == nullptr) {
@@ -63,6 +66,16 @@ Result<Route> resolve(const config::Config& config, const config::Tenant& tenant
               "The model '" + echoed(requested_model) + "' is not allowed on plan '" +
                   tenant.plan + "'.",
               "model");
+}
+
+std::optional<Route> spend_downgrade(const config::Config& config, const config::Tenant& tenant,
+                                     const Route& route) {
+  if (route.downgraded_from || !tenant.limits.downgrade_at) return std::nullopt;
+  const config::Model* target = downgrade_of(config, tenant, route.model->name);
+  if (target == nullptr || target == route.model) return std::nullopt;
+  auto down = route_to(config, *target, route.model->name);
+  if (!down) return std::nullopt;
+  return *down;
 }
 
 std::vector<const config::Model*> visible_models(const config::Config& config,

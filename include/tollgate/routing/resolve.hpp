@@ -27,10 +27,15 @@ struct Route {
 //   3. the requested model is not configured -> 404 model_not_found (param "model");
 //   4. otherwise -> 403 model_not_allowed (param "model").
 // Messages echo at most 256 bytes of the requested name, unescaped (the serialiser escapes).
-// Spend-based downgrade (Limits::downgrade_at) is not decided here: admission, which knows
-// the tenant's spend, will apply it through a routing::downgrade() added beside resolve().
 Result<Route> resolve(const config::Config& config, const config::Tenant& tenant,
                       std::string_view requested_model);
+
+// Where `route` goes instead once the tenant's spend has passed Limits::downgrade_at: the
+// plan's downgrade target for route.model, when the plan sets downgrade_at and the target is
+// configured and allowed; nullopt otherwise (or when `route` is already a downgrade). Only the
+// store knows the spend, so admission chooses between `route` and this one atomically.
+std::optional<Route> spend_downgrade(const config::Config& config, const config::Tenant& tenant,
+                                     const Route& route);
 
 // The models `tenant` may name directly, sorted by name: the configured models on its
 // allow-list, or every configured model when it has none. Downgrade targets that are not on

@@ -216,5 +216,40 @@ TEST_F(Resolve, VisibleModelsEmptyAllowList) {
   EXPECT_TRUE(visible_models(config_, make_tenant(std::set<std::string>{})).empty());
 }
 
+TEST_F(Resolve, SpendDowngradeNeedsDowngradeAtAndAnAllowedTarget) {
+  config::Tenant t = make_tenant(std::nullopt, {{"gpt-4o", "gpt-4o-mini"}, {"o1", "ghost"}});
+  const auto gpt4o = resolve(config_, t, "gpt-4o");
+  ASSERT_TRUE(gpt4o.has_value());
+  EXPECT_FALSE(spend_downgrade(config_, t, *gpt4o)) << "no downgrade_at: never on spend";
+
+  t.limits.downgrade_at = 0.9;
+  const auto down = spend_downgrade(config_, t, *gpt4o);
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->model, &config_.models.at("gpt-4o-mini"));
+  EXPECT_EQ(down->downgraded_from, "gpt-4o");
+
+  const auto o1 = resolve(config_, t, "o1");
+  ASSERT_TRUE(o1.has_value());
+  EXPECT_FALSE(spend_downgrade(config_, t, *o1)) << "target not configured";
+  const auto mini = resolve(config_, t, "gpt-4o-mini");
+  ASSERT_TRUE(mini.has_value());
+  EXPECT_FALSE(spend_downgrade(config_, t, *mini)) << "no map entry";
+}
+
+TEST_F(Resolve, SpendDowngradeNeverTwiceNorToADisallowedTarget) {
+  config::Tenant t = make_tenant(std::set<std::string>{"gpt-4o-mini"}, {{"gpt-4o", "gpt-4o-mini"}});
+  t.limits.downgrade_at = 0.5;
+  const auto already = resolve(config_, t, "gpt-4o");  // gpt-4o is not allowed: downgraded by plan
+  ASSERT_TRUE(already.has_value());
+  ASSERT_TRUE(already->downgraded_from);
+  EXPECT_FALSE(spend_downgrade(config_, t, *already));
+
+  config::Tenant u = make_tenant(std::set<std::string>{"gpt-4o"}, {{"gpt-4o", "gpt-4o-mini"}});
+  u.limits.downgrade_at = 0.5;
+  const auto route = resolve(config_, u, "gpt-4o");
+  ASSERT_TRUE(route.has_value());
+  EXPECT_FALSE(spend_downgrade(config_, u, *route)) << "target not on the allow-list";
+}
+
 }  // namespace
 }  // namespace tollgate::routing
