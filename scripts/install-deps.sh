@@ -9,7 +9,7 @@ packages=(
   libnghttp2-dev libhiredis-dev librdkafka-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev openssl nodejs npm)
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev openssl nodejs npm redis-server)
 fi
 
 missing=()

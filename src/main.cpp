@@ -1,7 +1,7 @@
 // tollgate: flags -> config -> server -> run.
 #include <iostream>
 #include <string>
-#include <system_error>
+#include <exception>
 #include <vector>
 
 #include "tollgate/cli/commands.hpp"
@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   }
   try {
     return server::run(std::move(config), [path = flags->config_path] { return load_config(path); });
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {
+    // Start-up failures (a port in use, an unusable limits store URL); never a secret.
     log::error("cannot start", {{"error", e.what()}});
     return 1;
   }

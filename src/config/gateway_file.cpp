@@ -38,7 +38,7 @@ void read_tls(const Fields& top, Config& cfg) {
   if (cert && key) cfg.tls = TlsConfig{*cert, *key};
 }
 
-void read_limits(const Fields& top, LimitsConfig& out) {
+void read_limits(const Fields& top, const EnvLookup& env, LimitsConfig& out) {
   auto node = top.entry("limits");
   if (!node) return;
   Fields f(top.ctx(), *node, "limits", {"store", "local", "redis", "reservation_ttl_s", "on_store_error"});
@@ -48,9 +48,25 @@ void read_limits(const Fields& top, LimitsConfig& out) {
     if (auto v = l.file_path("state_dir")) out.local_state_dir = *v;
   }
   if (auto redis = f.entry("redis")) {
-    Fields r(f.ctx(), *redis, f.path("redis"), {"url", "timeout_ms"});
-    if (r.url("url", {"redis", "rediss"})) out.redis_url = *r.string("url");
+    Fields r(f.ctx(), *redis, f.path("redis"), {"url", "timeout_ms", "password_env"});
+    if (r.url("url", {"redis"})) out.redis_url = *r.string("url");
     if (auto v = r.millis("timeout_ms")) out.redis_timeout = *v;
+    if (auto v = r.string("password_env")) {
+      if (!is_env_name(*v)) {
+        f.ctx().error(r.mark("password_env"),
+                      r.path("password_env") + ": expected an environment variable name, got " + in_quotes(*v));
+      } else {
+        out.redis_password_env = *v;
+        // The value is a secret: it goes into the struct and nowhere else.
+        auto password = env(*v);
+        if (password && !password->empty()) {
+          out.redis_password = std::move(password);
+        } else {
+          f.ctx().warning(r.mark("password_env"), r.path("password_env") + ": environment variable " + *v +
+                                                      " is not set or empty; connecting to Redis without AUTH");
+        }
+      }
+    }
   }
   if (auto v = f.positive_int("reservation_ttl_s")) {
     if (*v > kMaxTtlSeconds) {
@@ -219,7 +235,7 @@ GatewayFile read_gateway_file(const FileContext& ctx, const YAML::Node& root, co
   if (auto v = top.host_port("admin_listen")) cfg.admin_listen = *v;
   read_threads(top, cfg);
   read_tls(top, cfg);
-  read_limits(top, cfg.limits);
+  read_limits(top, env, cfg.limits);
   read_usage(top, cfg.usage);
   read_server(top, cfg.server);
 

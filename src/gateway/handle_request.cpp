@@ -3,18 +3,23 @@
 #include <chrono>
 #include <optional>
 
+#include <boost/asio/this_coro.hpp>
+
 #include "access_log.hpp"
+#include "stream_allowance.hpp"
 #include "endpoints.hpp"
 #include "stream_response.hpp"
 #include "tollgate/api/body_patch.hpp"
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/api/models_list.hpp"
+#include "tollgate/api/rate_limit_headers.hpp"
 #include "tollgate/api/request_fields.hpp"
 #include "tollgate/api/usage_fields.hpp"
 #include "tollgate/auth/authenticate.hpp"
 #include "tollgate/core/json_string.hpp"
 #include "tollgate/core/request_id.hpp"
 #include "tollgate/gateway/gateway.hpp"
+#include "tollgate/limits/charge.hpp"
 #include "tollgate/routing/resolve.hpp"
 
 namespace tollgate::gateway {
@@ -63,14 +68,22 @@ asio::awaitable<void> send_failure(http::ResponseWriter& out, RequestContext& ct
 }
 
 // The body sent upstream: the client's bytes, patched only where SPEC section 4 says: `model`
-// when the provider knows the model by another name or the plan downgraded it, and
-// `stream_options.include_usage` so a stream reports its usage (the relay removes the usage
-// chunk again when the client did not ask for it). A client's other stream_options are
-// replaced in that case (today OpenAI defines no other member worth keeping).
-std::string forwarded_body(std::string body, const api::RequestFields& fields, const routing::Route& route) {
+// when the provider knows the model by another name or the plan downgraded it; the completion
+// allowance when the client sent none (SPEC section 5), so the provider cannot produce more
+// than was reserved; and `stream_options.include_usage` so a stream reports its usage (the
+// relay removes the usage chunk again when the client did not ask for it). A client's other
+// stream_options are replaced in that case (today OpenAI defines no other member worth keeping).
+std::string forwarded_body(std::string body, Endpoint endpoint, const api::RequestFields& fields,
+                           const routing::Route& route, const limits::ChargePlan& plan) {
   std::vector<api::Edit> edits;
   if (route.model->upstream_model != fields.model) {
     edits.push_back(api::Edit{fields.model_token, json_string(route.model->upstream_model)});
+  }
+  if (plan.write_allowance) {
+    const std::string_view field = route.provider->max_tokens_field ? std::string_view(*route.provider->max_tokens_field)
+                                   : endpoint == Endpoint::chat_completions ? "max_completion_tokens"
+                                                                            : "max_tokens";
+    edits.push_back(api::insert_member(fields.object_end, field, std::to_string(plan.allowance.value)));
   }
   if (fields.stream && !fields.include_usage) {
     static constexpr std::string_view kIncludeUsage = R"({"include_usage":true})";
@@ -81,17 +94,70 @@ std::string forwarded_body(std::string body, const api::RequestFields& fields, c
   return api::apply_edits(body, std::move(edits));
 }
 
-void account(RequestContext& ctx, const config::Model& model, Tokens input, Tokens output, bool from_provider) {
+// x-ratelimit-* for the tenant's per-minute buckets (SPEC section 4), on every admitted
+// response and on 429s.
+void set_rate_limit_headers(http::Response& response, const limits::Admission& admission) {
+  const auto put = [&](std::string_view unit, const limits::BucketStatus& bucket) {
+    const auto headers = api::bucket_headers(unit, bucket.limit, bucket.remaining, bucket.reset);
+    for (const auto* h : {&headers.limit, &headers.remaining, &headers.reset}) response.set(h->name, h->value);
+  };
+  if (admission.requests) put("requests", *admission.requests);
+  if (admission.tokens) put("tokens", *admission.tokens);
+}
+
+// The charge of routing to `route`, for the admission's downgrade alternative; nullopt when
+// the target cannot take this request (e.g. its allowance does not fit the plan).
+std::optional<limits::Charge> downgraded_charge(const std::optional<routing::Route>& route, api::Endpoint endpoint,
+                                                const api::RequestFields& fields, const config::Limits& limits) {
+  if (!route) return std::nullopt;
+  const auto plan = limits::plan_charge(endpoint, fields, *route->model, limits);
+  if (!plan) return std::nullopt;
+  return plan->charge;
+}
+
+// Records what the request used and settles its reservation with exactly that.
+void account(RequestContext& ctx, limits::Reservation& reservation, const config::Model& model, Tokens input,
+             Tokens output, bool from_provider) {
   ctx.log.input_tokens = input;
   ctx.log.output_tokens = output;
   ctx.log.token_source = from_provider ? "provider" : "counted";
   ctx.log.cost = cost_of(input, model.input_price) + cost_of(output, model.output_price);
+  reservation.settle(limits::Settlement{input, output, ctx.log.cost});
+}
+
+// The refusal for an admission that was not admitted.
+http::Response refusal(const limits::Admission& admission, RequestContext& ctx) {
+  api::ErrorResponse error;
+  Failure failure{Error::limits_unavailable, "The limits store is unavailable; try again shortly.", {}};
+  if (admission.verdict == limits::Verdict::rate_limited) {
+    failure = fail(Error::rate_limited, "Rate limit reached for " + admission.limit_name +
+                                            ". Retry after " + std::to_string(admission.retry_after.count()) +
+                                            "s.");
+    error = api::to_error_response(failure);
+  } else if (admission.verdict == limits::Verdict::budget_exceeded && admission.budget) {
+    const auto& b = *admission.budget;
+    failure = fail(Error::budget_exceeded, "This request's worst-case cost does not fit the remaining " +
+                                               std::string(limits::window_name(b.window)) + " budget.");
+    error = api::to_error_response(failure, api::BudgetDetails{b.limit, b.spent, limits::window_name(b.window),
+                                                               b.resets_at});
+  } else {
+    error = api::to_error_response(failure);
+  }
+  ctx.log.error_code = error_name(failure.code);
+  auto response = make_response(error.status, "application/json", std::move(error.body), ctx);
+  if (admission.verdict == limits::Verdict::rate_limited) {
+    response.set(bhttp::field::retry_after,
+                 api::retry_after_value(std::chrono::duration_cast<std::chrono::milliseconds>(admission.retry_after)));
+    set_rate_limit_headers(response, admission);
+  }
+  return response;
 }
 
 }  // namespace
 
-Gateway::Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream, const Clock& clock)
-    : config_(std::move(config)), upstream_(upstream), clock_(clock) {}
+Gateway::Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream,
+                 limits::StoreGuard& limits, const Clock& clock)
+    : config_(std::move(config)), upstream_(upstream), limits_(limits), clock_(clock) {}
 
 asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWriter& out) {
   RequestContext ctx{next_request_id(), std::chrono::steady_clock::now(), config_, {}};
@@ -125,27 +191,55 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   ctx.log.stream = fields->stream;
 
   // 4. Route: public model name -> model, provider, downgrade.
-  const auto route = routing::resolve(*ctx.config, tenant, fields->model);
+  auto route = routing::resolve(*ctx.config, tenant, fields->model);
   if (!route) co_return co_await send_failure(out, ctx, route.error());
+  const api::Endpoint api_kind = api_endpoint(*endpoint);
+
+  // 5. Admit: reserve the worst case, the rate-limit share and a slot in one step. Past the
+  //    plan's downgrade_at the store takes the downgrade target's charge instead.
+  auto plan = limits::plan_charge(api_kind, *fields, *route->model, tenant.limits);
+  if (!plan) co_return co_await send_failure(out, ctx, plan.error());
+  auto spend_route = routing::spend_downgrade(*ctx.config, tenant, *route);
+  // A named request, not a temporary in the co_await expression: GCC 12 mishandles the
+  // lifetime of such temporaries in coroutines.
+  limits::AdmitRequest admit_request{tenant.name, ctx.id, tenant.limits, plan->charge,
+                                     downgraded_charge(spend_route, api_kind, *fields, tenant.limits),
+                                     ctx.config->limits.reservation_ttl};
+  auto admitted = co_await limits_.admit(std::move(admit_request), ctx.config->limits);
+  const limits::Admission& admission = admitted.admission;
+  if (admission.verdict != limits::Verdict::admitted) co_return co_await send(out, ctx, refusal(admission, ctx));
+  limits::Reservation reservation = std::move(*admitted.reservation);
+  if (admission.downgraded && spend_route) {
+    *route = std::move(*spend_route);
+    plan = limits::plan_charge(api_kind, *fields, *route->model, tenant.limits);
+  }
   ctx.log.model = route->model->name;
 
-  // 5. Forward upstream: the request, then the response head (first-byte deadline).
+  // 6. Forward upstream: the request, then the response head (first-byte deadline).
   auto exchange = co_await upstream_.send(*route->provider, upstream_path(*endpoint),
-                                          forwarded_body(std::move(request.body()), *fields, *route), ctx.id);
-  if (!exchange) co_return co_await send_failure(out, ctx, exchange.error());
+                                          forwarded_body(std::move(request.body()), *endpoint, *fields, *route, *plan),
+                                          ctx.id);
+  if (!exchange) {
+    reservation.settle({});  // nothing reached the provider's billing
+    co_return co_await send_failure(out, ctx, exchange.error());
+  }
   const bool success = (*exchange)->status() / 100 == 2;
 
-  // 6a. Streams: relay event by event, counting as they pass; the ending is in-band.
+  // 7a. Streams: relay event by event, counting as they pass; the ending is in-band.
   if (fields->stream && success) {
     auto head = make_response((*exchange)->status(), "text/event-stream", {}, ctx);
     head.set(bhttp::field::cache_control, "no-cache");
     if (route->downgraded_from) head.set("x-tollgate-downgraded-from", *route->downgraded_from);
+    set_rate_limit_headers(head, admission);
     ctx.log.status = head.result_int();
-    const auto streamed = co_await relay_stream(**exchange, out, std::move(head),
-                                                stream::RelayOptions{.client_wants_usage = fields->include_usage},
-                                                fields->prompt_bound);
+    StreamAllowance allowance(co_await asio::this_coro::executor, reservation, *route->model, plan->allowance);
+    const auto streamed = co_await relay_stream(
+        **exchange, out, std::move(head),
+        stream::RelayOptions{.client_wants_usage = fields->include_usage, .budget = &allowance}, fields->prompt_bound,
+        &allowance);
     ctx.log.outcome = streamed.outcome;
-    account(ctx, *route->model, streamed.usage.prompt, streamed.usage.completion, streamed.usage.from_provider);
+    account(ctx, reservation, *route->model, streamed.usage.prompt, streamed.usage.completion,
+            streamed.usage.from_provider);
     if (streamed.first_token_at) {
       ctx.log.ttft_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*streamed.first_token_at - ctx.started)
                             .count();
@@ -155,18 +249,27 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
     co_return;
   }
 
-  // 6b. Whole replies (and a provider's error answer to a stream request).
+  // 7b. Whole replies (and a provider's error answer to a stream request).
   auto reply = co_await (*exchange)->read_all(kMaxReplyBytes);
-  if (!reply) co_return co_await send_failure(out, ctx, reply.error());
+  if (!reply) {
+    reservation.settle({});
+    co_return co_await send_failure(out, ctx, reply.error());
+  }
   ctx.log.outcome = success ? "completed" : "upstream_error";
-  if (success) {
-    if (const auto usage = api::extract_usage(*reply)) {
-      account(ctx, *route->model, usage->prompt, usage->completion, true);
-    }
+  const auto usage = success ? api::extract_usage(*reply) : std::nullopt;
+  if (usage) {
+    account(ctx, reservation, *route->model, usage->prompt, usage->completion, true);
+  } else if (success) {
+    // A 2xx without usage: bill the reservation in full (the allowance bounded the reply),
+    // never less than the provider may charge.
+    account(ctx, reservation, *route->model, fields->prompt_bound, plan->allowance, false);
+  } else {
+    reservation.settle({});  // the provider's own error: providers do not bill those
   }
   const std::string content_type((*exchange)->content_type().empty() ? "application/json" : (*exchange)->content_type());
   auto response = make_response((*exchange)->status(), content_type, std::move(*reply), ctx);
   if (route->downgraded_from) response.set("x-tollgate-downgraded-from", *route->downgraded_from);
+  set_rate_limit_headers(response, admission);
   co_await send(out, ctx, std::move(response));
 }
 

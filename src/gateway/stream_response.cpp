@@ -45,7 +45,7 @@ asio::awaitable<void> watch_disconnect(http::ResponseWriter& out, upstream::Exch
 
 asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::ResponseWriter& out,
                                            http::Response head, stream::RelayOptions options,
-                                           Tokens prompt_bound) {
+                                           Tokens prompt_bound, StreamAllowance* allowance) {
   stream::Relay relay(options);
   StreamResult result{"completed", {}, std::nullopt};
   if (co_await out.start_stream(std::move(head))) {
@@ -65,6 +65,8 @@ asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::R
   std::string to_client;
   bool client_gone = false;
   while (!watch.client_gone) {
+    // A reservation extension decides whether the next events are covered: wait for it.
+    if (allowance != nullptr && allowance->extending()) co_await allowance->idle();
     auto piece = co_await exchange.read_some();
     if (watch.client_gone) {
       client_gone = true;
@@ -94,6 +96,7 @@ asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::R
   watch.stopping = true;
   watch.stop.emit(asio::cancellation_type::terminal);
   co_await watch.finished.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (allowance != nullptr && allowance->extending()) co_await allowance->idle();
 
   result.outcome = client_gone          ? "client_disconnect"
                    : relay.cut_off()    ? "budget_cutoff"

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "stream_allowance.hpp"
 #include "tollgate/http/response_writer.hpp"
 #include "tollgate/stream/relay.hpp"
 #include "tollgate/upstream/client.hpp"
@@ -21,9 +22,11 @@ struct StreamResult {
 };
 
 // Sends `head` and relays `exchange`'s body until it ends, fails, is cut off or the client leaves.
-// `exchange` and `out` belong to the calling request and outlive this call.
+// `exchange`, `out` and `allowance` (null: no budget) belong to the calling request and outlive
+// this call; when `allowance` is given it is options.budget, and no extension is still in
+// flight when this returns.
 boost::asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::ResponseWriter& out,
                                                   http::Response head, stream::RelayOptions options,
-                                                  Tokens prompt_bound);
+                                                  Tokens prompt_bound, StreamAllowance* allowance);
 
 }  // namespace tollgate::gateway

@@ -33,6 +33,7 @@ redis::ClientOptions client_options(RedisStoreOptions options) {
   if (!address) throw std::invalid_argument("limits.redis.url: " + address.error().message);
   redis::ClientOptions out;
   out.address = std::move(*address);
+  if (options.password) out.address.password = std::move(*options.password);
   out.timeout = options.timeout;
   const Scripts& s = scripts();
   out.scripts = {s.admit, s.extend, s.settle, s.usage};

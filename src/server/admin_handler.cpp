@@ -17,9 +17,14 @@ boost::asio::awaitable<void> AdminHandler::handle(http::Request request, http::R
   } else if (path == "/healthz") {
     response.body() = "ok\n";
   } else if (path == "/readyz") {
-    // The configuration is loaded (the server does not start without one). The limits store
-    // and the usage sink join this check when they exist.
-    response.body() = "ready\n";
+    // The configuration is loaded (the server does not start without one) and the limits
+    // store answers. The usage sink joins this check when it exists.
+    if (ready_()) {
+      response.body() = "ready\n";
+    } else {
+      response.result(bhttp::status::service_unavailable);
+      response.body() = "limits store unavailable\n";
+    }
   } else if (path == "/metrics") {
     response.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     response.body() = "";

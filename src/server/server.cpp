@@ -18,6 +18,9 @@
 #include "tollgate/core/log.hpp"
 #include "tollgate/gateway/gateway.hpp"
 #include "tollgate/http/session.hpp"
+#include "tollgate/limits/local_store.hpp"
+#include "tollgate/limits/redis_store.hpp"
+#include "tollgate/limits/store_guard.hpp"
 #include "tollgate/upstream/client.hpp"
 
 namespace tollgate::server {
@@ -25,22 +28,37 @@ namespace tollgate::server {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// How long start-up waits for the limits store's connections before announcing "listening".
+constexpr std::chrono::seconds kStoreConnectWait{3};
 
 namespace {
 
-// One worker: one thread, one io_context, its own acceptor, upstream pools and gateway.
-// Member order matters: `io` is destroyed before the objects its parked coroutine frames
-// refer to (trackers, handlers) and after the sockets that need its services (acceptors, pools).
+// One worker: one thread, one io_context, its own acceptor, upstream pools, limits store
+// connection and gateway. Member order matters: `io` is destroyed before the objects its parked
+// coroutine frames refer to (trackers, handlers) and after the sockets that need its services
+// (acceptors, pools, the Redis connection).
 struct Worker {
-  explicit Worker(std::shared_ptr<const config::Config> config, const Clock& clock)
-      : upstream(std::make_unique<upstream::Client>(io.get_executor())),
-        gateway(std::make_unique<gateway::Gateway>(std::move(config), *upstream, clock)) {}
+  // `shared` is the process's LocalStore: the limits store itself when limits.store is local,
+  // else the per-instance buckets on_store_error falls back to.
+  Worker(std::shared_ptr<const config::Config> config, const Clock& clock, limits::Store& shared,
+         AdminHandler::Readiness readiness)
+      : admin(std::move(readiness)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
+    if (config->limits.store == config::StoreKind::redis) {
+      redis = std::make_unique<limits::RedisStore>(
+          io.get_executor(), limits::RedisStoreOptions{config->limits.redis_url, config->limits.redis_timeout,
+                                                       config->limits.redis_password});
+    }
+    guard = std::make_unique<limits::StoreGuard>(io.get_executor(), redis ? *redis : shared, shared);
+    gateway = std::make_unique<gateway::Gateway>(std::move(config), *upstream, *guard, clock);
+  }
 
   http::SessionTracker api_tracker;
   http::SessionTracker admin_tracker;
   AdminHandler admin;
   asio::io_context io{1};
   std::unique_ptr<upstream::Client> upstream;
+  std::unique_ptr<limits::RedisStore> redis;
+  std::unique_ptr<limits::StoreGuard> guard;
   std::unique_ptr<gateway::Gateway> gateway;
   std::optional<tcp::acceptor> api_acceptor;
   std::optional<tcp::acceptor> admin_acceptor;
@@ -88,10 +106,12 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions 
   }
 }
 
-// Stops the worker once its in-flight requests are done or the grace period is over.
+// Stops the worker once its in-flight requests and their settles are done, or the grace
+// period is over.
 asio::awaitable<void> drain(Worker& worker, std::chrono::steady_clock::time_point deadline) {
   asio::steady_timer poll(worker.io);
-  while (worker.api_tracker.active_requests > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((worker.api_tracker.active_requests > 0 || worker.guard->pending() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     poll.expires_after(std::chrono::milliseconds(10));
     co_await poll.async_wait(kAsTuple);
   }
@@ -99,6 +119,7 @@ asio::awaitable<void> drain(Worker& worker, std::chrono::steady_clock::time_poin
     log::warn("shutdown grace period over; abandoning in-flight requests",
               {{"requests", std::to_string(worker.api_tracker.active_requests)}});
   }
+  if (worker.redis) worker.redis->stop();
   worker.io.stop();
 }
 
@@ -151,8 +172,26 @@ std::string to_string(const tcp::endpoint& endpoint) {
 int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   const unsigned count = config->threads != 0 ? config->threads : std::max(1u, std::thread::hardware_concurrency());
   static const SystemClock clock;
+  // The persisted store when limits are local; an in-memory one for on_store_error otherwise.
+  limits::LocalStoreOptions local_options;
+  if (config->limits.store == config::StoreKind::local) local_options.state_dir = config->limits.local_state_dir;
+  auto local = limits::LocalStore::open(clock, local_options);
+  if (!local) {
+    log::error("cannot open the local limits store", {{"error", local.error().message}});
+    return 1;
+  }
   std::vector<std::unique_ptr<Worker>> workers;
-  for (unsigned i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(config, clock));
+  // /readyz: every worker's limits store answers (the local store always does).
+  const auto ready = [&workers] {
+    for (const auto& worker : workers) {
+      if (worker->redis && !worker->redis->ready()) return false;
+    }
+    return true;
+  };
+  for (unsigned i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(config, clock, **local, ready));
+  for (auto& worker : workers) {
+    if (worker->redis) worker->redis->start();
+  }
 
   // Port 0 means "any free port": the first worker picks it, the others share it.
   tcp::endpoint api = resolve_listen(config->listen);
@@ -162,9 +201,6 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   }
   Worker& first = *workers.front();
   first.admin_acceptor.emplace(bind_acceptor(first.io, resolve_listen(config->admin_listen), false));
-  log::info("listening", {{"api", to_string(api)},
-                          {"admin", to_string(first.admin_acceptor->local_endpoint())},
-                          {"workers", std::to_string(count)}});
 
   const auto options = session_options(config->server);
   for (auto& worker : workers) {
@@ -188,8 +224,19 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
       }
     });
   }
+  // "listening" promises a gateway that can admit: give the Redis connections (opened by the
+  // workers) a moment first. Past it, requests are served per on_store_error until they come up.
+  const auto connect_deadline = std::chrono::steady_clock::now() + kStoreConnectWait;
+  while (!ready() && std::chrono::steady_clock::now() < connect_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!ready()) log::warn("limits store not reachable yet; admitting per on_store_error until it is");
+  log::info("listening", {{"api", to_string(api)},
+                          {"admin", to_string(first.admin_acceptor->local_endpoint())},
+                          {"workers", std::to_string(count)}});
   control.run();
   for (auto& worker : workers) worker->thread.join();
+  (*local)->flush();
   log::info("stopped");
   return 0;
 }

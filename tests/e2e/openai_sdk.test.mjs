@@ -51,7 +51,7 @@ before(async () => {
   assert.ok(TOLLGATE && MOCK, 'TOLLGATE_BINARY and MOCK_UPSTREAM_BINARY must be set (ctest sets them)');
   dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   const [, mockPort] = await start([MOCK, '--listen', '127.0.0.1:0'], /listening 127\.0\.0\.1:(\d+)/);
-  for (const [tenant, name] of [['acme', 'prod'], ['basic', 'prod'], ['frozen', 'prod']]) keys[tenant] = keygen(tenant, name);
+  for (const [tenant, name] of [['acme', 'prod'], ['basic', 'prod'], ['frozen', 'prod'], ['single', 'prod'], ['broke', 'prod']]) keys[tenant] = keygen(tenant, name);
   writeFileSync(join(dir, 'tollgate.yaml'), `
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
@@ -70,6 +70,8 @@ tenants: tenants.yaml
 plans:
   open: {}
   basic: {models: [gpt-4o-mini]}
+  single: {max_concurrent: 1, requests_per_minute: 1000, tokens_per_minute: 1000000}
+  broke: {budget_usd: {daily: 0.000001}}
 tenants:
   acme:
     plan: open
@@ -81,14 +83,25 @@ ${keys.basic.entry}  frozen:
     plan: open
     status: suspended
     keys:
-${keys.frozen.entry}`);
+${keys.frozen.entry}  single:
+    plan: single
+    keys:
+${keys.single.entry}  broke:
+    plan: broke
+    keys:
+${keys.broke.entry}`);
   const [, port] = await start([TOLLGATE, '--config', join(dir, 'tollgate.yaml')],
     /"msg":"listening","api":"127\.0\.0\.1:(\d+)"/);
   baseURL = `http://127.0.0.1:${port}/v1`;
 });
 
-after(() => {
-  for (const child of children) child.kill('SIGTERM');
+after(async () => {
+  // Wait for the exits: the gateway writes its limits state on the way out.
+  await Promise.all(children.map((child) => new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.on('exit', resolve);
+    child.kill('SIGTERM');
+  })));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -209,4 +222,56 @@ test('a provider failure mid-stream surfaces as an error from the SDK stream', a
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
   }, (e) => e instanceof OpenAI.APIError && /failed while sending its response/.test(e.message));
   assert.equal(text, 'tok0 tok1 ');
+});
+
+test('429 maps to RateLimitError, and the SDK honours Retry-After', async () => {
+  // One concurrency slot, held by a stream for about half a second.
+  const holder = await client(keys.single.key).chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello!' }],
+    max_tokens: 5,
+    stream: true,
+    mock: { chunk_delay_ms: 100 },
+  });
+  const held = (async () => { for await (const chunk of holder) void chunk; })();
+  const ask = (options) => client(keys.single.key, options).chat.completions.create({
+    model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 1,
+  });
+  await assert.rejects(ask({ maxRetries: 0 }), (e) => {
+    assert.ok(e instanceof OpenAI.RateLimitError, String(e));
+    assert.equal(e.status, 429);
+    assert.equal(e.code, 'rate_limit_exceeded');
+    assert.equal(e.headers.get('retry-after'), '1');
+    return true;
+  });
+  // With retries the SDK waits the Retry-After second, by which time the slot is free again.
+  const started = Date.now();
+  const res = await ask({ maxRetries: 3 });
+  assert.equal(res.object, 'chat.completion');
+  assert.ok(Date.now() - started >= 900, `retried after ${Date.now() - started} ms, before Retry-After`);
+  await held;
+});
+
+test('402 budget_exceeded surfaces as an APIError with the budget details', async () => {
+  await assert.rejects(
+    client(keys.broke.key).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (e) => {
+      assert.ok(e instanceof OpenAI.APIError, String(e));
+      assert.equal(e.status, 402);
+      assert.equal(e.code, 'budget_exceeded');
+      assert.equal(e.type, 'insufficient_quota');
+      assert.equal(e.error.window, 'daily');
+      assert.equal(e.error.limit_usd, 0.000001);
+      return true;
+    });
+});
+
+test('admitted responses carry the rate-limit headers', async () => {
+  const { response } = await client(keys.single.key).chat.completions
+    .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 })
+    .withResponse();
+  assert.equal(response.headers.get('x-ratelimit-limit-requests'), '1000');
+  assert.equal(response.headers.get('x-ratelimit-limit-tokens'), '1000000');
+  assert.ok(Number(response.headers.get('x-ratelimit-remaining-requests')) < 1000);
+  assert.match(response.headers.get('x-ratelimit-reset-requests'), /^\d+(\.\d+)?(ms|s)$/);
 });

@@ -128,11 +128,12 @@ TEST_F(ProxyTest, CompletionsAndEmbeddingsAreProxied) {
 }
 
 TEST_F(ProxyTest, ForwardsTheProviderKeyNotTheClientKey) {
-  ASSERT_EQ(chat(kHello).status, 200u);
+  const std::string body = R"({"model":"mock-chat","max_tokens":5,"messages":[{"role":"user","content":"Hello there"}]})";
+  ASSERT_EQ(chat(body).status, 200u);
   const auto last = mock_last();
   const auto& headers = last.at("headers").as_object();
   EXPECT_EQ(headers.at("authorization").as_string(), std::string("Bearer ") + kProviderSecret);
-  EXPECT_EQ(last.at("body").as_string(), kHello) << "the body must be forwarded byte for byte";
+  EXPECT_EQ(last.at("body").as_string(), body) << "the body must be forwarded byte for byte";
   EXPECT_EQ(last.at("target").as_string(), "/v1/chat/completions");
 }
 
@@ -141,8 +142,9 @@ TEST_F(ProxyTest, XApiKeyHeaderAuthenticates) {
 }
 
 TEST_F(ProxyTest, UnknownFieldsPassThroughUntouched) {
+  // max_tokens is given, so the gateway has no allowance to write (see admission_test).
   const std::string body =
-      R"({"model":"mock-chat","messages":[{"role":"user","content":"x"}],"temperature":0.2,"vendor_extra":{"a":[1,2]}})";
+      R"({"model":"mock-chat","messages":[{"role":"user","content":"x"}],"temperature":0.2,"max_tokens":9,"vendor_extra":{"a":[1,2]}})";
   ASSERT_EQ(chat(body).status, 200u);
   EXPECT_EQ(mock_last().at("body").as_string(), body);
 }

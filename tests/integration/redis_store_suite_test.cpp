@@ -26,7 +26,7 @@ class RedisHarness final : public StoreHarness {
  public:
   RedisHarness()
       // The suite is about semantics: a generous deadline keeps it stable on loaded machines.
-      : store_(io_.get_executor(), limits::RedisStoreOptions{shared_server().url(), 1000ms}) {
+      : store_(io_.get_executor(), limits::RedisStoreOptions{shared_server().url(), 1000ms, std::nullopt}) {
     // Tenants are unique per test and per process; an empty database also keeps
     // --gtest_repeat (same process, same tenant names) meaningful.
     shared_server().command({"FLUSHDB"});

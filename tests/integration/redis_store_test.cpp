@@ -49,7 +49,7 @@ AdmitRequest request(std::string tenant, std::string id, config::Limits limits, 
 class RedisStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<RedisStore> open(std::chrono::milliseconds timeout = 1000ms) {
-    auto store = std::make_unique<RedisStore>(io.get_executor(), RedisStoreOptions{server.url(), timeout});
+    auto store = std::make_unique<RedisStore>(io.get_executor(), RedisStoreOptions{server.url(), timeout, std::nullopt});
     store->start();
     EXPECT_TRUE(run_until(io, [&] { return store->ready(); }, 5s));
     return store;
@@ -207,7 +207,7 @@ TEST_F(RedisStoreTest, StopMakesEveryCallUnavailable) {
 TEST(RedisStoreOptions, ABadUrlThrowsWithoutThePassword) {
   asio::io_context io;
   try {
-    RedisStore store(io.get_executor(), RedisStoreOptions{"redis://:T0pSecret@host:notaport/0", 50ms});
+    RedisStore store(io.get_executor(), RedisStoreOptions{"redis://:T0pSecret@host:notaport/0", 50ms, std::nullopt});
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()).find("T0pSecret"), std::string::npos) << e.what();
@@ -223,6 +223,33 @@ asio::awaitable<void> one_request(RedisStore& store, config::Limits limits, int 
     co_await store.settle("shared", r.request_id, limits, Settlement{Tokens{1}, Tokens{1}, NanoUsd{300}});
   }
   ++done;
+}
+
+TEST(RedisStorePassword, ThePasswordFromTheEnvironmentIsUsedForAuth) {
+  // limits.redis.password_env: the URL carries no password, the option does.
+  tollgate::testing::RedisServerOptions options;
+  options.password = "env-s3cret";
+  RedisServer secured(options);
+  asio::io_context io;
+  RedisStore store(io.get_executor(),
+                   RedisStoreOptions{"redis://127.0.0.1:" + std::to_string(secured.port()) + "/0", 1000ms,
+                                     std::string("env-s3cret")});
+  store.start();
+  EXPECT_TRUE(run_until(io, [&] { return store.ready(); }, 5s));
+  config::Limits limits;
+  limits.requests_per_day = 5;
+  EXPECT_EQ(run(io, store.admit(request("pw", "r1", limits, 1, 1))).verdict, Verdict::admitted);
+  store.stop();
+
+  RedisStore wrong(io.get_executor(),
+                   RedisStoreOptions{"redis://127.0.0.1:" + std::to_string(secured.port()) + "/0", 1000ms,
+                                     std::string("not-it")});
+  wrong.start();
+  EXPECT_FALSE(run_until(io, [&] { return wrong.ready(); }, 500ms));
+  const auto refused = run(io, wrong.admit(request("pw", "r2", limits, 1, 1)));
+  EXPECT_EQ(refused.verdict, Verdict::unavailable);
+  EXPECT_EQ(refused.error.find("not-it"), std::string::npos);
+  wrong.stop();
 }
 
 TEST_F(RedisStoreTest, TwoGatewaysNeverOverspendOneBudget) {

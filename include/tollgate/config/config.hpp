@@ -43,8 +43,11 @@ enum class BudgetFallback { closed, open };
 struct LimitsConfig {
   StoreKind store = StoreKind::local;
   std::string local_state_dir;                      // absolute
-  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string redis_url = "redis://127.0.0.1:6379/0";  // never holds a password (the loader refuses user info)
   Millis redis_timeout{50};
+  std::string redis_password_env;  // empty: no AUTH
+  // Resolved from the environment at load time. Secret: never log, print or serialise it.
+  std::optional<std::string> redis_password;
   std::chrono::seconds reservation_ttl{600};
   RateLimitFallback on_store_error_rate_limits = RateLimitFallback::local;
   BudgetFallback on_store_error_budgets = BudgetFallback::closed;

@@ -1,5 +1,5 @@
 #pragma once
-// Gateway: the request path, stage by stage (parse, authenticate, route, forward, account).
+// Gateway: the request path, stage by stage (parse, authenticate, route, admit, forward, settle).
 // One Gateway per worker; it holds no logic of its own beyond the order of the stages.
 #include <memory>
 
@@ -8,14 +8,16 @@
 #include "tollgate/config/config.hpp"
 #include "tollgate/core/clock.hpp"
 #include "tollgate/http/handler.hpp"
+#include "tollgate/limits/store_guard.hpp"
 #include "tollgate/upstream/client.hpp"
 
 namespace tollgate::gateway {
 
 class Gateway final : public http::Handler {
  public:
-  // `upstream` and `clock` belong to the worker and outlive the Gateway.
-  Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream, const Clock& clock);
+  // `upstream`, `limits` and `clock` belong to the worker and outlive the Gateway.
+  Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream, limits::StoreGuard& limits,
+          const Clock& clock);
 
   // Installs a new snapshot for requests that start from now on; requests in flight keep the
   // one they started with. Call on this worker's thread.
@@ -26,6 +28,7 @@ class Gateway final : public http::Handler {
  private:
   std::shared_ptr<const config::Config> config_;
   upstream::Client& upstream_;
+  limits::StoreGuard& limits_;
   const Clock& clock_;
 };
 

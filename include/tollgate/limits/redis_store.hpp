@@ -15,6 +15,7 @@
 // contains the Redis password.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,8 @@ namespace tollgate::limits {
 struct RedisStoreOptions {
   std::string url = "redis://127.0.0.1:6379/0";   // limits.redis.url; may hold a password
   std::chrono::milliseconds timeout{50};          // per Redis call (limits.redis.timeout_ms)
+  // From limits.redis.password_env; overrides a password in the URL. Secret: never logged.
+  std::optional<std::string> password;
 };
 
 class RedisStore final : public Store {

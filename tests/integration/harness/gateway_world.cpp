@@ -16,15 +16,18 @@ namespace tollgate::testing {
 
 namespace fs = std::filesystem;
 
+// Files live one level down (root/conf), so paths a config names relative to its own
+// directory, like the default `../var/state`, stay inside this test's root.
 TempDir::TempDir() {
   std::random_device rd;
-  path_ = fs::temp_directory_path() / ("tollgate-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  root_ = fs::temp_directory_path() / ("tollgate-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()));
+  path_ = root_ / "conf";
   fs::create_directories(path_);
 }
 
 TempDir::~TempDir() {
   std::error_code ignored;
-  fs::remove_all(path_, ignored);
+  fs::remove_all(root_, ignored);
 }
 
 void TempDir::write(const std::string& name, const std::string& content) const {

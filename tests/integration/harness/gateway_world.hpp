@@ -11,7 +11,8 @@
 
 namespace tollgate::testing {
 
-// A directory removed at the end of the test.
+// A directory removed at the end of the test (with its parent, which holds nothing else but
+// what configs in it name as ../something).
 class TempDir {
  public:
   TempDir();
@@ -20,6 +21,7 @@ class TempDir {
   void write(const std::string& name, const std::string& content) const;
 
  private:
+  std::filesystem::path root_;
   std::filesystem::path path_;
 };
 

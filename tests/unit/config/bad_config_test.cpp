@@ -96,7 +96,7 @@ std::vector<BadCase> cases() {
       {"provider_type", "providers:\n  p: {type: anthropic, base_url: http://x}\n", {},
        {"/cfg/tollgate.yaml:2:13: providers.p.type: expected one of openai, got \"anthropic\""}},
       {"redis_url_scheme", "limits:\n  redis: {url: http://x:6379}\n", {},
-       {"/cfg/tollgate.yaml:2:16: limits.redis.url: unsupported URL scheme \"http\" (expected redis or rediss)"}},
+       {"/cfg/tollgate.yaml:2:16: limits.redis.url: unsupported URL scheme \"http\" (expected redis)"}},
       {"listen_without_port", "listen: 0.0.0.0\n", {},
        {"/cfg/tollgate.yaml:1:9: listen: expected host:port, got \"0.0.0.0\""}},
       {"listen_port_70000", "listen: 0.0.0.0:70000\n", {},

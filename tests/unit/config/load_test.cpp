@@ -72,7 +72,7 @@ tls: {cert: tls/cert.pem, key: /etc/tollgate/key.pem}
 limits:
   store: redis
   local: {state_dir: state/}
-  redis: {url: "rediss://cache.internal:6380/2", timeout_ms: 25}
+  redis: {url: "redis://cache.internal:6380/2", timeout_ms: 25}
   reservation_ttl_s: 120
   on_store_error: {rate_limits: closed, budgets: open}
 usage:
@@ -115,7 +115,7 @@ models:
   EXPECT_EQ(c.tls->key_file, "/etc/tollgate/key.pem");
   EXPECT_EQ(c.limits.store, StoreKind::redis);
   EXPECT_EQ(c.limits.local_state_dir, "/cfg/state");
-  EXPECT_EQ(c.limits.redis_url, "rediss://cache.internal:6380/2");
+  EXPECT_EQ(c.limits.redis_url, "redis://cache.internal:6380/2");
   EXPECT_EQ(c.limits.redis_timeout, milliseconds{25});
   EXPECT_EQ(c.limits.reservation_ttl, seconds{120});
   EXPECT_EQ(c.limits.on_store_error_rate_limits, RateLimitFallback::closed);
@@ -323,6 +323,26 @@ TEST(Load, ProviderKeyComesFromTheEnvironment) {
                 "/cfg/tollgate.yaml:4:54: providers.c.api_key_env: environment variable C_KEY is not set or empty; "
                 "requests to provider \"c\" will fail with 502"}));
   for (const auto& d : r.warnings) EXPECT_EQ(d.to_string().find("SECRET"), std::string::npos);
+}
+
+TEST(Load, RedisPasswordComesFromTheEnvironment) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "REDIS_PASSWORD") return "SECRET-R";
+    return std::nullopt;
+  };
+  const LoadResult set = load_text("limits: {redis: {password_env: REDIS_PASSWORD}}\n", {}, env);
+  EXPECT_EQ(expect_config(set).limits.redis_password, "SECRET-R");
+  EXPECT_EQ(expect_config(set).limits.redis_password_env, "REDIS_PASSWORD");
+
+  const LoadResult unset = load_text("limits: {redis: {password_env: NOPE}}\n", {}, env);
+  EXPECT_FALSE(expect_config(unset).limits.redis_password);
+  EXPECT_EQ(testing::strings(unset.warnings).back(),
+            "/cfg/tollgate.yaml:1:32: limits.redis.password_env: environment variable NOPE is not set or empty; "
+            "connecting to Redis without AUTH");
+
+  const LoadResult bad = load_text("limits: {redis: {password_env: \"not a name\"}}\n", {}, env);
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_NE(bad.errors[0].message.find("expected an environment variable name"), std::string::npos);
 }
 
 TEST(Load, SecretsNeverAppearInErrors) {
