@@ -35,16 +35,20 @@ namespace json = boost::json;
 using asio::ip::tcp;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-// Two gateways on one redis-server, tenants from `tenants_yaml` (with {KEY} replaced by a key
-// entry for key_), sharing one mock upstream.
+// Two gateways on one redis-server, tenants from `plans_and_tenants` (each {KEY} replaced by a
+// fresh key's entry), sharing one mock upstream. By default a store error refuses (503) rather
+// than falling back to per-instance buckets, so a slow Redis (sanitizer builds) cannot pass for
+// a wrong count; the deadline is generous for the same reason.
 class SharedWorld {
  public:
-  SharedWorld(const std::string& plans_and_tenants, int reservation_ttl_s = 600) {
+  explicit SharedWorld(const std::string& plans_and_tenants, int reservation_ttl_s = 600,
+                       const std::string& on_store_error = "{rate_limits: closed, budgets: closed}") {
     const std::string mock = "http://127.0.0.1:" + std::to_string(mock_.port()) + "/v1";
     dir_.write("tollgate.yaml",
                "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nthreads: 2\n"
-               "limits:\n  store: redis\n  redis: {url: \"" + redis_.url() + "\", timeout_ms: 200}\n"
+               "limits:\n  store: redis\n  redis: {url: \"" + redis_.url() + "\", timeout_ms: 2000}\n"
                "  reservation_ttl_s: " + std::to_string(reservation_ttl_s) + "\n"
+               "  on_store_error: " + on_store_error + "\n"
                "providers:\n  mock: {base_url: \"" + mock + "\"}\n"
                "models:\n  mock-chat: {provider: mock, input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00}\n"
                "tenants: tenants.yaml\n");
@@ -237,7 +241,8 @@ TEST(SharedLimits, AKilledGatewaysConcurrencySlotsExpireWithTheirLease) {
 TEST(SharedLimits, RedisDownFollowsOnStoreErrorAndRecoversWithoutARestart) {
   SharedWorld world(
       "plans:\n  budgeted: {budget_usd: {daily: 10}}\n  limited: {requests_per_minute: 1000}\n"
-      "tenants:\n  rich:\n    plan: budgeted\n    keys:\n{KEY}  quick:\n    plan: limited\n    keys:\n{KEY}");
+      "tenants:\n  rich:\n    plan: budgeted\n    keys:\n{KEY}  quick:\n    plan: limited\n    keys:\n{KEY}",
+      600, "{rate_limits: local, budgets: closed}");
   const auto ask = [&](std::size_t key) {
     return http_request(world.a().port(), "POST", "/v1/chat/completions", chat_body(R"(,"max_tokens":1)"),
                         world.auth(key));
