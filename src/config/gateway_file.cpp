@@ -94,10 +94,14 @@ void read_limits(const Fields& top, const EnvLookup& env, LimitsConfig& out) {
 void read_kafka(const Fields& usage, UsageConfig& out) {
   auto node = usage.entry("kafka");
   if (!node) return;
-  Fields k(usage.ctx(), *node, usage.path("kafka"), {"brokers", "topic", "spool_dir", "properties"});
+  Fields k(usage.ctx(), *node, usage.path("kafka"),
+           {"brokers", "topic", "client_id", "spool_dir", "spool_max_bytes", "delivery_timeout_ms", "properties"});
   if (auto v = k.string("brokers")) out.kafka_brokers = *v;
   if (auto v = k.string("topic")) out.kafka_topic = *v;
+  if (auto v = k.string("client_id")) out.kafka_client_id = *v;
   if (auto v = k.file_path("spool_dir")) out.kafka_spool_dir = *v;
+  if (auto v = k.positive_int("spool_max_bytes")) out.kafka_spool_max_bytes = static_cast<std::uint64_t>(*v);
+  if (auto v = k.millis("delivery_timeout_ms")) out.kafka_delivery_timeout = *v;
   if (auto props = k.find("properties")) {
     const std::string path = k.path("properties");
     for (const Entry& e : named_entries(k.ctx(), *props, path)) {
@@ -120,8 +124,9 @@ void read_usage(const Fields& top, UsageConfig& out) {
     out.format = *v;
   }
   if (auto file = f.entry("file")) {
-    Fields fl(f.ctx(), *file, f.path("file"), {"path"});
+    Fields fl(f.ctx(), *file, f.path("file"), {"path", "max_bytes"});
     if (auto v = fl.file_path("path")) out.file_path = *v;
+    if (auto v = fl.positive_int("max_bytes")) out.file_max_bytes = static_cast<std::uint64_t>(*v);
   }
   read_kafka(f, out);
 }

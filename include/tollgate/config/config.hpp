@@ -60,9 +60,16 @@ struct UsageConfig {
   SinkKind sink = SinkKind::file;
   EventFormat format = EventFormat::tollgate;
   std::string file_path;                            // absolute
+  // The file is renamed to <path>.<N> (the next free N, never reused) once it reaches this size.
+  std::uint64_t file_max_bytes = 100ull << 20;
   std::string kafka_brokers = "127.0.0.1:9092";
   std::string kafka_topic = "llm.usage";
+  std::string kafka_client_id = "tollgate";
   std::string kafka_spool_dir;                      // absolute
+  // At the cap new unacknowledged events are dropped (counted and logged), never the old ones.
+  std::uint64_t kafka_spool_max_bytes = 1ull << 30;
+  // An event the broker has not acknowledged within this long goes to the spool.
+  Millis kafka_delivery_timeout{10'000};
   std::map<std::string, std::string> kafka_properties;  // passed to librdkafka as is
 };
 

@@ -10,7 +10,7 @@
 
 #include "fakes/manual_clock.hpp"
 #include "limits_suite/store_harness.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "tollgate/limits/local_store.hpp"
 
 namespace tollgate::testing {

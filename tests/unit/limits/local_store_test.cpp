@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "fakes/manual_clock.hpp"
-#include "temp_dir.hpp"
+#include "support/temp_dir.hpp"
 
 namespace tollgate::limits {
 namespace {

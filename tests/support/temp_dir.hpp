@@ -11,7 +11,7 @@ namespace tollgate::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "tollgate-limits-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "tollgate-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
@@ -23,6 +23,13 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
+  // path()/name
+  std::string file(const std::string& name) const {
+    std::string p = path_;
+    p += '/';
+    p += name;
+    return p;
+  }
 
  private:
   std::string path_;
