@@ -21,6 +21,7 @@
 #include "tollgate/gateway/gateway.hpp"
 #include "tollgate/limits/charge.hpp"
 #include "tollgate/routing/resolve.hpp"
+#include "tollgate/usage/event.hpp"
 
 namespace tollgate::gateway {
 
@@ -38,7 +39,36 @@ struct RequestContext {
   std::chrono::steady_clock::time_point started;
   std::shared_ptr<const config::Config> config;  // the snapshot this request uses throughout
   AccessRecord log;
+  // Set once the request is admitted: then it gets a usage event, whatever its outcome.
+  bool admitted = false;
+  std::string_view plan;
+  std::string_view provider;
+  std::optional<std::string_view> feature;   // x-tollgate-feature
+  std::optional<std::string_view> agent;     // x-tollgate-agent
+  std::optional<std::string_view> end_user;  // the body's `user`
+  usage::Sink* sink = nullptr;
+  std::size_t worker = 0;
 };
+
+// The end of every request: its access-log line and, when it was admitted, its usage event
+// (handed to the sink; never waited for).
+void finish(RequestContext& ctx) {
+  write_access_log(ctx.log);
+  if (!ctx.admitted || ctx.sink == nullptr) return;
+  const AccessRecord& l = ctx.log;
+  usage::UsageEvent event{l.request_id, l.tenant, l.key_name, l.key_prefix, ctx.plan, l.route, ctx.provider,
+                          l.model_requested, l.model, l.stream, l.status, l.outcome, l.token_source,
+                          l.input_tokens, l.output_tokens, l.cost, l.latency_ms,
+                          l.ttft_ms < 0 ? std::nullopt : std::optional<std::int64_t>(l.ttft_ms),
+                          ctx.feature, ctx.agent, ctx.end_user};
+  ctx.sink->emit(ctx.worker, usage::to_record(event, ctx.config->usage.format, std::chrono::system_clock::now()));
+}
+
+std::optional<std::string_view> optional_header(const http::Request& request, std::string_view name) {
+  const auto it = request.find(name);
+  if (it == request.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
 
 std::int64_t elapsed_ms(const RequestContext& ctx) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ctx.started)
@@ -58,7 +88,7 @@ asio::awaitable<void> send(http::ResponseWriter& out, RequestContext& ctx, http:
   ctx.log.status = response.result_int();
   ctx.log.latency_ms = elapsed_ms(ctx);
   co_await out.send(std::move(response));
-  write_access_log(ctx.log);
+  finish(ctx);
 }
 
 asio::awaitable<void> send_failure(http::ResponseWriter& out, RequestContext& ctx, const Failure& failure) {
@@ -156,11 +186,16 @@ http::Response refusal(const limits::Admission& admission, RequestContext& ctx) 
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream,
-                 limits::StoreGuard& limits, const Clock& clock)
-    : config_(std::move(config)), upstream_(upstream), limits_(limits), clock_(clock) {}
+                 limits::StoreGuard& limits, usage::Sink& sink, std::size_t worker, const Clock& clock)
+    : config_(std::move(config)), upstream_(upstream), limits_(limits), sink_(sink), worker_(worker), clock_(clock) {}
 
 asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWriter& out) {
-  RequestContext ctx{next_request_id(), std::chrono::steady_clock::now(), config_, {}};
+  RequestContext ctx;
+  ctx.id = next_request_id();
+  ctx.started = std::chrono::steady_clock::now();
+  ctx.config = config_;
+  ctx.sink = &sink_;
+  ctx.worker = worker_;
   ctx.log.request_id = ctx.id;
   const std::string path(http::path_of(request.target()));
   ctx.log.route = path;
@@ -209,11 +244,17 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   const limits::Admission& admission = admitted.admission;
   if (admission.verdict != limits::Verdict::admitted) co_return co_await send(out, ctx, refusal(admission, ctx));
   limits::Reservation reservation = std::move(*admitted.reservation);
+  ctx.admitted = true;
+  ctx.plan = tenant.plan;
+  ctx.feature = optional_header(request, "x-tollgate-feature");
+  ctx.agent = optional_header(request, "x-tollgate-agent");
+  if (fields->user) ctx.end_user = *fields->user;
   if (admission.downgraded && spend_route) {
     *route = std::move(*spend_route);
     plan = limits::plan_charge(api_kind, *fields, *route->model, tenant.limits);
   }
   ctx.log.model = route->model->name;
+  ctx.provider = route->provider->name;
 
   // 6. Forward upstream: the request, then the response head (first-byte deadline).
   auto exchange = co_await upstream_.send(*route->provider, upstream_path(*endpoint),
@@ -221,6 +262,7 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
                                           ctx.id);
   if (!exchange) {
     reservation.settle({});  // nothing reached the provider's billing
+    ctx.log.outcome = "upstream_error";
     co_return co_await send_failure(out, ctx, exchange.error());
   }
   const bool success = (*exchange)->status() / 100 == 2;
@@ -245,7 +287,7 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
                             .count();
     }
     ctx.log.latency_ms = elapsed_ms(ctx);
-    write_access_log(ctx.log);
+    finish(ctx);
     co_return;
   }
 
@@ -253,6 +295,7 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   auto reply = co_await (*exchange)->read_all(kMaxReplyBytes);
   if (!reply) {
     reservation.settle({});
+    ctx.log.outcome = "upstream_error";
     co_return co_await send_failure(out, ctx, reply.error());
   }
   ctx.log.outcome = success ? "completed" : "upstream_error";

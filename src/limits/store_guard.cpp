@@ -40,8 +40,9 @@ void log_alert(std::string_view tenant, const BudgetAlert& alert) {
 }
 
 // Runs one settle to completion; a coroutine of its own so the request need not wait for it.
+// `on_alert` belongs to the guard, which outlives every settle it spawned.
 asio::awaitable<void> settle_in_background(Store& store, std::string tenant, std::string request_id,
-                                           config::Limits limits, Settlement used) {
+                                           config::Limits limits, Settlement used, const AlertHandler* on_alert) {
   const auto result = co_await store.settle(tenant, request_id, limits, used);
   if (!result) {
     // The reservation stays until its lease expires and is then charged in full.
@@ -49,7 +50,10 @@ asio::awaitable<void> settle_in_background(Store& store, std::string tenant, std
               {{"tenant", tenant}, {"request_id", request_id}, {"error", result.error().message}});
     co_return;
   }
-  for (const auto& alert : result->alerts) log_alert(tenant, alert);
+  for (const auto& alert : result->alerts) {
+    log_alert(tenant, alert);
+    if (*on_alert) (*on_alert)(tenant, alert);
+  }
 }
 
 }  // namespace
@@ -98,8 +102,8 @@ asio::awaitable<bool> Reservation::extend(NanoUsd more) {
   co_return ok;
 }
 
-StoreGuard::StoreGuard(asio::any_io_executor executor, Store& store, Store& fallback)
-    : executor_(std::move(executor)), store_(store), fallback_(fallback) {}
+StoreGuard::StoreGuard(asio::any_io_executor executor, Store& store, Store& fallback, AlertHandler on_alert)
+    : executor_(std::move(executor)), store_(store), fallback_(fallback), on_alert_(std::move(on_alert)) {}
 
 Reservation StoreGuard::make_reservation(Store& store, const AdmitRequest& request, const Charge& taken) {
   Reservation reservation;
@@ -118,7 +122,8 @@ void StoreGuard::spawn_settle(Store& store, std::string tenant, std::string requ
                               Settlement used) {
   ++pending_;
   asio::co_spawn(executor_,
-                 settle_in_background(store, std::move(tenant), std::move(request_id), std::move(limits), used),
+                 settle_in_background(store, std::move(tenant), std::move(request_id), std::move(limits), used,
+                                      &on_alert_),
                  [this](std::exception_ptr error) {
                    --pending_;
                    if (error) log::error("settle coroutine failed");

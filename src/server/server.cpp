@@ -22,6 +22,8 @@
 #include "tollgate/limits/redis_store.hpp"
 #include "tollgate/limits/store_guard.hpp"
 #include "tollgate/upstream/client.hpp"
+#include "tollgate/usage/event.hpp"
+#include "tollgate/usage/open_sink.hpp"
 
 namespace tollgate::server {
 
@@ -40,16 +42,29 @@ namespace {
 struct Worker {
   // `shared` is the process's LocalStore: the limits store itself when limits.store is local,
   // else the per-instance buckets on_store_error falls back to.
+  // `sink` is the process's usage sink; `index` this worker's number for its hand-off.
   Worker(std::shared_ptr<const config::Config> config, const Clock& clock, limits::Store& shared,
-         AdminHandler::Readiness readiness)
+         usage::Sink& sink, std::size_t index, AdminHandler::Readiness readiness)
       : admin(std::move(readiness)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
     if (config->limits.store == config::StoreKind::redis) {
       redis = std::make_unique<limits::RedisStore>(
           io.get_executor(), limits::RedisStoreOptions{config->limits.redis_url, config->limits.redis_timeout,
                                                        config->limits.redis_password});
     }
-    guard = std::make_unique<limits::StoreGuard>(io.get_executor(), redis ? *redis : shared, shared);
-    gateway = std::make_unique<gateway::Gateway>(std::move(config), *upstream, *guard, clock);
+    guard = std::make_unique<limits::StoreGuard>(io.get_executor(), redis ? *redis : shared, shared,
+                                                 alert_emitter(sink, index, config->usage.format));
+    gateway = std::make_unique<gateway::Gateway>(std::move(config), *upstream, *guard, sink, index, clock);
+  }
+
+  // Budget alerts become budget_alert events (SPEC section 6) on the usage sink.
+  static limits::AlertHandler alert_emitter(usage::Sink& sink, std::size_t index, config::EventFormat format) {
+    return [&sink, index, format](std::string_view tenant, const limits::BudgetAlert& alert) {
+      const auto window = alert.window == limits::BudgetWindow::daily ? limits::day_window(alert.window_start)
+                                                                      : limits::month_window(alert.window_start);
+      const usage::BudgetAlertEvent event{tenant,      limits::window_name(alert.window), alert.threshold,
+                                          alert.limit, alert.spent,                       window.resets_at};
+      sink.emit(index, usage::to_record(event, format, std::chrono::system_clock::now()));
+    };
   }
 
   http::SessionTracker api_tracker;
@@ -180,15 +195,20 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
     log::error("cannot open the local limits store", {{"error", local.error().message}});
     return 1;
   }
+  // Throws (a start-up error main reports) when the sink cannot be opened.
+  const std::unique_ptr<usage::Sink> sink = usage::open_sink(config->usage, count);
   std::vector<std::unique_ptr<Worker>> workers;
-  // /readyz: every worker's limits store answers (the local store always does).
-  const auto ready = [&workers] {
+  // /readyz: every worker's limits store answers (the local store always does) and the usage
+  // sink can accept events.
+  const auto ready = [&workers, &sink] {
     for (const auto& worker : workers) {
       if (worker->redis && !worker->redis->ready()) return false;
     }
-    return true;
+    return sink->ready();
   };
-  for (unsigned i = 0; i < count; ++i) workers.push_back(std::make_unique<Worker>(config, clock, **local, ready));
+  for (unsigned i = 0; i < count; ++i) {
+    workers.push_back(std::make_unique<Worker>(config, clock, **local, *sink, i, ready));
+  }
   for (auto& worker : workers) {
     if (worker->redis) worker->redis->start();
   }
@@ -236,6 +256,7 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
                           {"workers", std::to_string(count)}});
   control.run();
   for (auto& worker : workers) worker->thread.join();
+  sink->close();  // every event handed over is written, delivered or spooled
   (*local)->flush();
   log::info("stopped");
   return 0;

@@ -11,6 +11,7 @@ class FakeStore final : public limits::Store {
  public:
   limits::Admission next_admission;  // answered by admit()
   bool extend_answer = true;
+  std::vector<limits::BudgetAlert> alerts_on_settle;  // returned by every settle
   std::vector<limits::AdmitRequest> admitted;
   std::vector<std::pair<std::string, limits::Settlement>> settled;  // request id, used
   std::vector<NanoUsd> extended;
@@ -28,7 +29,7 @@ class FakeStore final : public limits::Store {
                                                               const config::Limits&,
                                                               const limits::Settlement& used) override {
     settled.emplace_back(std::string(request_id), used);
-    co_return limits::SettleResult{true, {}};
+    co_return limits::SettleResult{true, alerts_on_settle};
   }
   boost::asio::awaitable<Result<limits::TenantUsage>> usage(std::string_view) override {
     co_return limits::TenantUsage{};

@@ -7,3 +7,6 @@ target_link_libraries(kafka_sink_test PRIVATE tollgate_usage tollgate_test_kafka
   GTest::gtest_main)
 gtest_discover_tests(kafka_sink_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS integration TIMEOUT 120)
 
+# The gateway end to end with `usage.sink: kafka` (mock cluster hosted by the test process).
+tollgate_integration_test(kafka_gateway_test kafka_gateway_test.cpp)
+target_link_libraries(kafka_gateway_test PRIVATE tollgate_test_kafka)

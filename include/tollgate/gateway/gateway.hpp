@@ -1,5 +1,5 @@
 #pragma once
-// Gateway: the request path, stage by stage (parse, authenticate, route, admit, forward, settle).
+// Gateway: the request path, stage by stage (parse, authenticate, route, admit, forward, settle, emit).
 // One Gateway per worker; it holds no logic of its own beyond the order of the stages.
 #include <memory>
 
@@ -9,15 +9,17 @@
 #include "tollgate/core/clock.hpp"
 #include "tollgate/http/handler.hpp"
 #include "tollgate/limits/store_guard.hpp"
+#include "tollgate/usage/sink.hpp"
 #include "tollgate/upstream/client.hpp"
 
 namespace tollgate::gateway {
 
 class Gateway final : public http::Handler {
  public:
-  // `upstream`, `limits` and `clock` belong to the worker and outlive the Gateway.
+  // `upstream`, `limits` and `clock` belong to the worker, `sink` to the process; all outlive
+  // the Gateway. `worker` is this worker's index (for the sink's per-worker hand-off).
   Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream, limits::StoreGuard& limits,
-          const Clock& clock);
+          usage::Sink& sink, std::size_t worker, const Clock& clock);
 
   // Installs a new snapshot for requests that start from now on; requests in flight keep the
   // one they started with. Call on this worker's thread.
@@ -29,6 +31,8 @@ class Gateway final : public http::Handler {
   std::shared_ptr<const config::Config> config_;
   upstream::Client& upstream_;
   limits::StoreGuard& limits_;
+  usage::Sink& sink_;
+  std::size_t worker_;
   const Clock& clock_;
 };
 

@@ -4,6 +4,7 @@
 // One StoreGuard per worker: its counters are plain integers read by that worker's metrics.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -68,12 +69,17 @@ struct AdmitResult {
   std::optional<Reservation> reservation;
 };
 
+// Told about every budget alert a settle raises (the usage sink turns it into an event). Runs
+// on the worker's thread; must not block.
+using AlertHandler = std::function<void(std::string_view tenant, const BudgetAlert& alert)>;
+
 class StoreGuard {
  public:
   // `store` is the configured store; `fallback` an in-memory LocalStore used for rate limits
   // when `store` cannot answer and on_store_error.rate_limits is `local` (may be the same
-  // object as `store` when the store is local). Both outlive the guard.
-  StoreGuard(boost::asio::any_io_executor executor, Store& store, Store& fallback);
+  // object as `store` when the store is local). Both outlive the guard. Alerts are logged at
+  // warn and passed to `on_alert` when it is set.
+  StoreGuard(boost::asio::any_io_executor executor, Store& store, Store& fallback, AlertHandler on_alert = {});
 
   // Admits `request` against the store; when the store cannot answer, applies `policy`:
   // budgets closed and the tenant has a budget -> unavailable (503); rate limits local ->
@@ -93,6 +99,7 @@ class StoreGuard {
   boost::asio::any_io_executor executor_;
   Store& store_;
   Store& fallback_;
+  AlertHandler on_alert_;
   StoreErrorStats stats_;
   std::size_t pending_ = 0;
 };

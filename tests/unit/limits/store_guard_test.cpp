@@ -60,6 +60,22 @@ TEST_F(StoreGuardTest, AdmittedRequestsSettleWithWhatTheyUsed) {
   EXPECT_EQ(store_.settled.size(), 1u);
 }
 
+TEST_F(StoreGuardTest, BudgetAlertsFromASettleReachTheAlertHandler) {
+  std::vector<std::pair<std::string, BudgetWindow>> seen;
+  StoreGuard guard(io_.get_executor(), store_, fallback_, [&](std::string_view tenant, const BudgetAlert& alert) {
+    seen.emplace_back(std::string(tenant), alert.window);
+  });
+  store_.next_admission.verdict = Verdict::admitted;
+  store_.alerts_on_settle = {BudgetAlert{BudgetWindow::monthly, NanoUsd{100}, NanoUsd{85}, 0.8, {}}};
+  auto result = run(guard.admit(request(true, false), policy_));
+  result.reservation->settle(Settlement{Tokens{1}, Tokens{1}, NanoUsd{85}});
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first, "acme");
+  EXPECT_EQ(seen[0].second, BudgetWindow::monthly);
+}
+
 TEST_F(StoreGuardTest, AReservationDroppedUnsettledIsChargedInFull) {
   store_.next_admission.verdict = Verdict::admitted;
   run(guard_.admit(request(true, false), policy_));  // the result (and its reservation) is dropped
