@@ -102,6 +102,13 @@ asio::awaitable<bool> Reservation::extend(NanoUsd more) {
   co_return ok;
 }
 
+StoreErrorStats StoreGuard::stats() const {
+  const auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  return StoreErrorStats{get(counters_.rate_limits_local), get(counters_.rate_limits_open),
+                         get(counters_.rate_limits_closed), get(counters_.budgets_open),
+                         get(counters_.budgets_closed)};
+}
+
 StoreGuard::StoreGuard(asio::any_io_executor executor, Store& store, Store& fallback, AlertHandler on_alert)
     : executor_(std::move(executor)), store_(store), fallback_(fallback), on_alert_(std::move(on_alert)) {}
 
@@ -146,11 +153,11 @@ asio::awaitable<AdmitResult> StoreGuard::admit(AdmitRequest request, const confi
   log::warn("limits store unavailable", {{"tenant", request.tenant}, {"error", why}});
   if (has_budget(request.limits)) {
     if (policy.on_store_error_budgets == config::BudgetFallback::closed) {
-      ++stats_.budgets_closed;
+      counters_.budgets_closed.fetch_add(1, std::memory_order_relaxed);
       result.admission = unavailable(why);
       co_return result;
     }
-    ++stats_.budgets_open;
+    counters_.budgets_open.fetch_add(1, std::memory_order_relaxed);
   }
   if (!has_rate_limit(request.limits)) {
     result.admission = admitted_without_store();
@@ -159,18 +166,18 @@ asio::awaitable<AdmitResult> StoreGuard::admit(AdmitRequest request, const confi
   }
   switch (policy.on_store_error_rate_limits) {
     case config::RateLimitFallback::open:
-      ++stats_.rate_limits_open;
+      counters_.rate_limits_open.fetch_add(1, std::memory_order_relaxed);
       result.admission = admitted_without_store();
       result.reservation.emplace();
       co_return result;
     case config::RateLimitFallback::closed:
-      ++stats_.rate_limits_closed;
+      counters_.rate_limits_closed.fetch_add(1, std::memory_order_relaxed);
       result.admission = unavailable(why);
       co_return result;
     case config::RateLimitFallback::local:
       break;
   }
-  ++stats_.rate_limits_local;
+  counters_.rate_limits_local.fetch_add(1, std::memory_order_relaxed);
   AdmitRequest local = request;
   local.limits.budget_daily.reset();
   local.limits.budget_monthly.reset();

@@ -27,7 +27,7 @@ boost::asio::awaitable<void> AdminHandler::handle(http::Request request, http::R
     }
   } else if (path == "/metrics") {
     response.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    response.body() = "";
+    response.body() = metrics_();
   } else {
     response.result(bhttp::status::not_found);
     response.body() = "not found\n";

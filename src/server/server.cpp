@@ -21,6 +21,7 @@
 #include "tollgate/limits/local_store.hpp"
 #include "tollgate/limits/redis_store.hpp"
 #include "tollgate/limits/store_guard.hpp"
+#include "tollgate/metrics/text_format.hpp"
 #include "tollgate/upstream/client.hpp"
 #include "tollgate/usage/event.hpp"
 #include "tollgate/usage/open_sink.hpp"
@@ -44,8 +45,8 @@ struct Worker {
   // else the per-instance buckets on_store_error falls back to.
   // `sink` is the process's usage sink; `index` this worker's number for its hand-off.
   Worker(std::shared_ptr<const config::Config> config, const Clock& clock, limits::Store& shared,
-         usage::Sink& sink, std::size_t index, AdminHandler::Readiness readiness)
-      : admin(std::move(readiness)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
+         usage::Sink& sink, std::size_t index, AdminHandler::Readiness readiness, AdminHandler::MetricsPage metrics)
+      : admin(std::move(readiness), std::move(metrics)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
     if (config->limits.store == config::StoreKind::redis) {
       redis = std::make_unique<limits::RedisStore>(
           io.get_executor(), limits::RedisStoreOptions{config->limits.redis_url, config->limits.redis_timeout,
@@ -171,6 +172,40 @@ asio::awaitable<void> watch_signals(asio::signal_set& signals, std::vector<std::
   }
 }
 
+// /metrics: what the modules count so far, merged over the workers at scrape time. Reads
+// other workers' counters only through their relaxed atomics.
+std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, const usage::Sink& sink) {
+  limits::StoreErrorStats errors;
+  for (const auto& worker : workers) {
+    const auto s = worker->guard->stats();
+    errors.rate_limits_local += s.rate_limits_local;
+    errors.rate_limits_open += s.rate_limits_open;
+    errors.rate_limits_closed += s.rate_limits_closed;
+    errors.budgets_open += s.budgets_open;
+    errors.budgets_closed += s.budgets_closed;
+  }
+  const usage::SinkStats events = sink.stats();
+  const std::string_view name = sink.name();
+  std::string out;
+  metrics::write_family(out, "tollgate_usage_events_total", "Usage events by sink and what became of them.",
+                        metrics::Type::counter,
+                        {{{{"sink", name}, {"result", "delivered"}}, events.delivered},
+                         {{{"sink", name}, {"result", "spooled"}}, events.spooled},
+                         {{{"sink", name}, {"result", "replayed"}}, events.replayed},
+                         {{{"sink", name}, {"result", "dropped"}}, events.dropped}});
+  metrics::write_family(out, "tollgate_usage_spool_bytes", "Bytes of usage events waiting in the Kafka spool.",
+                        metrics::Type::gauge, {{{}, events.spool_bytes}});
+  metrics::write_family(out, "tollgate_limits_store_errors_total",
+                        "Admission decisions taken because the limits store could not answer (on_store_error).",
+                        metrics::Type::counter,
+                        {{{{"decision", "rate_limits_local"}}, errors.rate_limits_local},
+                         {{{"decision", "rate_limits_open"}}, errors.rate_limits_open},
+                         {{{"decision", "rate_limits_closed"}}, errors.rate_limits_closed},
+                         {{{"decision", "budgets_open"}}, errors.budgets_open},
+                         {{{"decision", "budgets_closed"}}, errors.budgets_closed}});
+  return out;
+}
+
 std::string to_string(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   std::string out;
@@ -206,8 +241,9 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
     }
     return sink->ready();
   };
+  const auto metrics_page = [&workers, &sink] { return render_metrics(workers, *sink); };
   for (unsigned i = 0; i < count; ++i) {
-    workers.push_back(std::make_unique<Worker>(config, clock, **local, *sink, i, ready));
+    workers.push_back(std::make_unique<Worker>(config, clock, **local, *sink, i, ready, metrics_page));
   }
   for (auto& worker : workers) {
     if (worker->redis) worker->redis->start();

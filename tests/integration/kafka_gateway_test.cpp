@@ -99,6 +99,14 @@ TEST(KafkaGateway, EventsConsumedBackMatchTheRequestsOneToOne) {
     EXPECT_EQ(e.at("cost_nano_usd").as_int64(),
               e.at("input_tokens").as_int64() * 2'500 + e.at("output_tokens").as_int64() * 10'000);
   }
+  // The broker acknowledged all of them: /metrics says so.
+  const std::string delivered = "tollgate_usage_events_total{sink=\"kafka\",result=\"delivered\"} 40\n";
+  std::string page;
+  for (int i = 0; i < 100 && page.find(delivered) == std::string::npos; ++i) {
+    page = http_request(world.gateway().admin_port(), "GET", "/metrics").body;
+    if (page.find(delivered) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(page.find(delivered), std::string::npos) << page;
   EXPECT_EQ(world.gateway().process().stop(SIGTERM, std::chrono::seconds(15)), 0);
 }
 
@@ -114,6 +122,10 @@ TEST(KafkaGateway, EventsSpooledWhileTheBrokerIsDownSurviveASigkill) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_GE(world.spool_bytes(), 20u * 300) << "the events never reached the spool";
+  const std::string page = http_request(world.gateway().admin_port(), "GET", "/metrics").body;
+  EXPECT_NE(page.find("tollgate_usage_events_total{sink=\"kafka\",result=\"spooled\"} 20\n"), std::string::npos)
+      << page;
+  EXPECT_EQ(page.find("tollgate_usage_spool_bytes 0\n"), std::string::npos) << page;
   world.gateway().process().stop(SIGKILL, std::chrono::seconds(5));
 
   world.cluster().set_up();

@@ -259,6 +259,12 @@ TEST(SharedLimits, RedisDownFollowsOnStoreErrorAndRecoversWithoutARestart) {
   EXPECT_NE(closed.body.find("limits_unavailable"), std::string::npos);
   EXPECT_EQ(ask(1).status, 200u);
   EXPECT_EQ(ready(), 503u);
+  // Each decision is counted.
+  const std::string page = http_request(world.a().admin_port(), "GET", "/metrics").body;
+  EXPECT_NE(page.find("tollgate_limits_store_errors_total{decision=\"budgets_closed\"} 1\n"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("tollgate_limits_store_errors_total{decision=\"rate_limits_local\"} 1\n"), std::string::npos)
+      << page;
 
   world.redis().restart();
   const auto back = std::chrono::steady_clock::now();

@@ -38,6 +38,7 @@ class UsageWorld {
 
   Headers auth() const { return {{"authorization", "Bearer " + key_.key}}; }
   std::uint16_t port() const { return gateway_->port(); }
+  std::string metrics() const { return http_request(gateway_->admin_port(), "GET", "/metrics").body; }
   const fs::path& dir() const { return dir_.path(); }
   std::string key() const { return key_.key; }
 
@@ -182,6 +183,18 @@ TEST(UsageEvents, ConcurrentRequestsFromEveryWorkerGiveWholeLinesAndRotationLose
   }
   for (auto& t : clients) t.join();
   ASSERT_EQ(ok.load(), kClients * kEach);
+  // /metrics counts them as delivered once the writer has written them (within a second).
+  const std::string delivered = "tollgate_usage_events_total{sink=\"file\",result=\"delivered\"} " +
+                                std::to_string(kClients * kEach) + "\n";
+  std::string page;
+  for (int i = 0; i < 100 && page.find(delivered) == std::string::npos; ++i) {
+    page = world.metrics();
+    if (page.find(delivered) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(page.find(delivered), std::string::npos) << page;
+  EXPECT_NE(page.find("# TYPE tollgate_usage_events_total counter\n"), std::string::npos);
+  EXPECT_NE(page.find("tollgate_usage_events_total{sink=\"file\",result=\"dropped\"} 0\n"), std::string::npos);
+  EXPECT_NE(page.find("tollgate_limits_store_errors_total{decision=\"budgets_closed\"} 0\n"), std::string::npos);
   ASSERT_EQ(world.stop(), 0);
   const auto lines = world.event_lines();
   EXPECT_EQ(lines.size(), static_cast<std::size_t>(kClients * kEach));

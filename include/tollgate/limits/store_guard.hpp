@@ -2,6 +2,7 @@
 // Admit stage: asks the limits store, applies `on_store_error` when it cannot answer (SPEC
 // section 5), and hands back a Reservation that is settled exactly once on every path.
 // One StoreGuard per worker: its counters are plain integers read by that worker's metrics.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -86,7 +87,8 @@ class StoreGuard {
   // the fallback's buckets (no budget), open -> admitted, closed -> unavailable.
   boost::asio::awaitable<AdmitResult> admit(AdmitRequest request, const config::LimitsConfig& policy);
 
-  const StoreErrorStats& stats() const { return stats_; }
+  // A snapshot; safe from any thread (the metrics scrape reads it from the admin worker).
+  StoreErrorStats stats() const;
   // Settles still running in the background (a draining worker waits for zero).
   std::size_t pending() const { return pending_; }
 
@@ -100,7 +102,11 @@ class StoreGuard {
   Store& store_;
   Store& fallback_;
   AlertHandler on_alert_;
-  StoreErrorStats stats_;
+  // Written only by this guard's worker, read by scrapes: relaxed atomics, never contended.
+  struct Counters {
+    std::atomic<std::uint64_t> rate_limits_local{0}, rate_limits_open{0}, rate_limits_closed{0};
+    std::atomic<std::uint64_t> budgets_open{0}, budgets_closed{0};
+  } counters_;
   std::size_t pending_ = 0;
 };
 
