@@ -17,6 +17,7 @@ constexpr std::array kEndpoints{
     Entry{"/v1/completions", boost::beast::http::verb::post, Endpoint::completions},
     Entry{"/v1/embeddings", boost::beast::http::verb::post, Endpoint::embeddings},
     Entry{"/v1/models", boost::beast::http::verb::get, Endpoint::models},
+    Entry{"/v1/usage", boost::beast::http::verb::get, Endpoint::usage},
 };
 
 }  // namespace
@@ -42,7 +43,8 @@ api::Endpoint api_endpoint(Endpoint endpoint) {
     case Endpoint::completions: return api::Endpoint::completions;
     case Endpoint::embeddings: return api::Endpoint::embeddings;
     case Endpoint::chat_completions:
-    case Endpoint::models: break;
+    case Endpoint::models:
+    case Endpoint::usage: break;
   }
   return api::Endpoint::chat_completions;
 }
@@ -52,6 +54,7 @@ std::string_view upstream_path(Endpoint endpoint) {
     case Endpoint::completions: return "/completions";
     case Endpoint::embeddings: return "/embeddings";
     case Endpoint::models: return "/models";
+    case Endpoint::usage:
     case Endpoint::chat_completions: break;
   }
   return "/chat/completions";

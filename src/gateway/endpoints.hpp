@@ -9,12 +9,12 @@
 
 namespace tollgate::gateway {
 
-enum class Endpoint { chat_completions, completions, embeddings, models };
+enum class Endpoint { chat_completions, completions, embeddings, models, usage };
 
 // not_found for unknown paths, method_not_allowed for a known path with the wrong method.
 Result<Endpoint> match_endpoint(boost::beast::http::verb method, std::string_view path);
 
-// The api module's view of a forwarded endpoint (models is never forwarded).
+// The api module's view of a forwarded endpoint (models and usage are never forwarded).
 api::Endpoint api_endpoint(Endpoint endpoint);
 
 // The provider path appended to its base URL, e.g. "/chat/completions".

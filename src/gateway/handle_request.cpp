@@ -6,14 +6,15 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "access_log.hpp"
-#include "stream_allowance.hpp"
 #include "endpoints.hpp"
+#include "stream_allowance.hpp"
 #include "stream_response.hpp"
 #include "tollgate/api/body_patch.hpp"
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/api/models_list.hpp"
 #include "tollgate/api/rate_limit_headers.hpp"
 #include "tollgate/api/request_fields.hpp"
+#include "tollgate/api/usage_report.hpp"
 #include "tollgate/api/usage_fields.hpp"
 #include "tollgate/auth/authenticate.hpp"
 #include "tollgate/core/json_string.hpp"
@@ -155,6 +156,15 @@ void account(RequestContext& ctx, limits::Reservation& reservation, const config
   reservation.settle(limits::Settlement{input, output, ctx.log.cost});
 }
 
+// GET /v1/usage's body for `tenant` from what the store keeps.
+std::string usage_report(const config::Tenant& tenant, const limits::TenantUsage& usage) {
+  const auto window = [](const limits::WindowUsage& w, const std::optional<NanoUsd>& limit) {
+    return api::UsageWindow{w.start, w.resets_at, w.requests, w.input, w.output, w.spent, limit};
+  };
+  return api::usage_report_json(tenant.name, tenant.plan, window(usage.daily, tenant.limits.budget_daily),
+                                window(usage.monthly, tenant.limits.budget_monthly), tenant.limits);
+}
+
 // The refusal for an admission that was not admitted.
 http::Response refusal(const limits::Admission& admission, RequestContext& ctx) {
   api::ErrorResponse error;
@@ -217,6 +227,12 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   if (*endpoint == Endpoint::models) {
     const auto models = routing::visible_models(*ctx.config, tenant);
     co_return co_await send(out, ctx, make_response(200, "application/json", api::models_list_json(models), ctx));
+  }
+  if (*endpoint == Endpoint::usage) {
+    // The calling tenant's own figures only, read from the limits store.
+    const auto usage = co_await limits_.usage(tenant.name);
+    if (!usage) co_return co_await send_failure(out, ctx, usage.error());
+    co_return co_await send(out, ctx, make_response(200, "application/json", usage_report(tenant, *usage), ctx));
   }
 
   // 3. Parse the few body fields we need (the body itself is forwarded as bytes).

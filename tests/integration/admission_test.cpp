@@ -226,6 +226,42 @@ TEST(Admission, AStreamOutgrowingABudgetIsCutOffCleanlyAndBilledForWhatWasDelive
   EXPECT_LT(output, 400);
 }
 
+TEST(Admission, UsageEndpointReportsTheTenantsWindowsAndLimits) {
+  AdmissionWorld world("{requests_per_minute: 100, max_concurrent: 4, budget_usd: {daily: 1.5}}");
+  HttpConnection c(world.port());
+  std::int64_t cost = 0;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = c.request("POST", "/v1/chat/completions",
+                             AdmissionWorld::chat_body(R"(,"max_tokens":4,"mock":{"completion_tokens":4})"), world.auth());
+    ASSERT_EQ(r.status, 200u);
+    cost += std::stoll(std::string(world.access_line(r.header("x-request-id")).at("cost_nano_usd").as_string()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the last settle
+  const auto r = c.request("GET", "/v1/usage", {}, world.auth());
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  const auto u = json::parse(r.body).as_object();
+  EXPECT_EQ(u.at("tenant").as_string(), "acme");
+  EXPECT_EQ(u.at("plan").as_string(), "p");
+  const auto& daily = u.at("daily").as_object();
+  EXPECT_EQ(daily.at("requests").as_int64(), 3);
+  EXPECT_EQ(daily.at("output_tokens").as_int64(), 12);
+  EXPECT_GT(daily.at("input_tokens").as_int64(), 0);
+  EXPECT_NEAR(daily.at("spent_usd").to_number<double>(), static_cast<double>(cost) / 1e9, 1e-12);
+  EXPECT_DOUBLE_EQ(daily.at("limit_usd").to_number<double>(), 1.5);
+  EXPECT_EQ(std::string(daily.at("start").as_string()).substr(10), "T00:00:00Z");
+  const auto& monthly = u.at("monthly").as_object();
+  EXPECT_EQ(monthly.at("requests").as_int64(), 3);
+  EXPECT_TRUE(monthly.at("limit_usd").is_null());
+  EXPECT_EQ(std::string(monthly.at("start").as_string()).substr(7), "-01T00:00:00Z");
+  const auto& limits = u.at("limits").as_object();
+  EXPECT_EQ(limits.at("requests_per_minute").as_int64(), 100);
+  EXPECT_EQ(limits.at("max_concurrent").as_int64(), 4);
+  EXPECT_TRUE(limits.at("requests_per_day").is_null());
+  EXPECT_EQ(c.request("GET", "/v1/usage", {}, {}).status, 401u) << "only with a key";
+  EXPECT_EQ(c.request("POST", "/v1/usage", "{}", world.auth()).status, 405u);
+}
+
 TEST(Admission, SpendSurvivesARestart) {
   // Room for three requests of about $0.0004 each; then 402, also after a restart.
   AdmissionWorld world("{budget_usd: {daily: 0.0013}}");

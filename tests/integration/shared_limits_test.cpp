@@ -211,6 +211,33 @@ void no_overspend(bool stream) {
 }
 
 TEST(SharedLimits, NoOverspendAcrossTwoGateways) { no_overspend(false); }
+
+TEST(SharedLimits, UsageEndpointSumsBothGatewaysAndShowsOnlyTheCallersTenant) {
+  SharedWorld world("plans:\n  p: {budget_usd: {monthly: 5}}\n"
+                    "tenants:\n  acme:\n    plan: p\n    keys:\n{KEY}  globex:\n    plan: p\n    keys:\n{KEY}");
+  for (auto* g : {&world.a(), &world.b(), &world.a()}) {
+    ASSERT_EQ(http_request(g->port(), "POST", "/v1/chat/completions", chat_body(R"(,"max_tokens":2)"), world.auth(0))
+                  .status,
+              200u);
+  }
+  json::object usage;
+  for (int i = 0; i < 50; ++i) {  // settles are off the request path
+    usage = json::parse(http_request(world.b().port(), "GET", "/v1/usage", {}, world.auth(0)).body).as_object();
+    if (usage.at("daily").at("output_tokens").as_int64() == 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(usage.at("tenant").as_string(), "acme");
+  EXPECT_EQ(usage.at("daily").at("requests").as_int64(), 3);
+  EXPECT_EQ(usage.at("monthly").at("output_tokens").as_int64(), 6);
+  EXPECT_DOUBLE_EQ(usage.at("monthly").at("limit_usd").to_number<double>(), 5.0);
+  EXPECT_TRUE(usage.at("daily").at("limit_usd").is_null());
+  const auto other = json::parse(http_request(world.a().port(), "GET", "/v1/usage", {}, world.auth(1)).body).as_object();
+  EXPECT_EQ(other.at("tenant").as_string(), "globex");
+  EXPECT_EQ(other.at("daily").at("requests").as_int64(), 0);
+
+  world.redis().kill();
+  EXPECT_EQ(http_request(world.a().port(), "GET", "/v1/usage", {}, world.auth(0)).status, 503u);
+}
 TEST(SharedLimits, NoOverspendAcrossTwoGatewaysWithStreams) { no_overspend(true); }
 
 TEST(SharedLimits, AKilledGatewaysConcurrencySlotsExpireWithTheirLease) {

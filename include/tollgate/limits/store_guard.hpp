@@ -87,6 +87,10 @@ class StoreGuard {
   // the fallback's buckets (no budget), open -> admitted, closed -> unavailable.
   boost::asio::awaitable<AdmitResult> admit(AdmitRequest request, const config::LimitsConfig& policy);
 
+  // The tenant's current UTC day and month from the configured store (GET /v1/usage); an
+  // error when the store cannot answer (no fallback: local buckets know nothing of spend).
+  boost::asio::awaitable<Result<TenantUsage>> usage(std::string_view tenant) { return store_.usage(tenant); }
+
   // A snapshot; safe from any thread (the metrics scrape reads it from the admin worker).
   StoreErrorStats stats() const;
   // Settles still running in the background (a draining worker waits for zero).
