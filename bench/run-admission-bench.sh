@@ -26,7 +26,7 @@ bin="${BUILD_DIR:-build/release}"
 tollgate="$bin/src/tollgate"
 mock="$bin/bench/mock_upstream/mock_upstream"
 for b in "$tollgate" "$mock" /usr/bin/wrk /usr/bin/redis-server; do
-  [[ -x "$b" ]] || { echo "missing $b (build first; wrk and redis-server come from scripts/install-deps.sh --test)" >&2; exit 1; }
+  [[ -x "$b" ]] || { echo "missing $b (build first; redis-server comes from scripts/install-deps.sh --test, wrk from apt-get install wrk)" >&2; exit 1; }
 done
 
 work="$(mktemp -d /tmp/tollgate-admission-bench.XXXXXX)"

@@ -27,7 +27,7 @@ tollgate="$bin/src/tollgate"
 mock="$bin/bench/mock_upstream/mock_upstream"
 kafka="$bin/bench/kafka_mock/kafka_mock"
 for b in "$tollgate" "$mock" "$kafka" /usr/bin/wrk; do
-  [[ -x "$b" ]] || { echo "missing $b (build first; wrk comes from scripts/install-deps.sh --test)" >&2; exit 1; }
+  [[ -x "$b" ]] || { echo "missing $b (build first; wrk: apt-get install wrk)" >&2; exit 1; }
 done
 
 work="$(mktemp -d /tmp/tollgate-usage-bench.XXXXXX)"
