@@ -30,30 +30,8 @@ for b in "$tollgate" "$mock" /usr/bin/wrk /usr/bin/redis-server; do
 done
 
 work="$(mktemp -d /tmp/tollgate-admission-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_line() {  # wait_for_line FILE SED_EXPR PID: prints the capture once the line appears
-  local file="$1" expr="$2" pid="$3" found
-  for _ in $(seq 300); do
-    found="$(sed -nE "$expr" "$file" 2>/dev/null | head -n1)"
-    if [[ -n "$found" ]]; then echo "$found"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "timed out waiting in $file; it says:" >&2
-  cat "$file" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -134,17 +112,6 @@ EOF
 write_script "$work/open.lua" "${keys[0]}"
 write_script "$work/limited.lua" "${keys[1]}"
 
-run_wrk() {  # run_wrk PORT SCRIPT: prints requests/s (non-2xx answers make the run invalid)
-  local out
-  out="$(/usr/bin/wrk -t1 -c"$connections" -d"${duration_s}s" -s "$2" "http://127.0.0.1:$1/v1/chat/completions")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "wrk saw non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  sed -nE 's/^Requests\/sec: +([0-9.]+)$/\1/p' <<<"$out"
-}
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 measure() {  # measure NAME: interleaved runs against gw_port; sets <NAME>_open and <NAME>_limited
   local name="$1" open_runs=() limited_runs=()

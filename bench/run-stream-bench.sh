@@ -39,31 +39,8 @@ if (( $(ulimit -n) < 4 * streams + 100 )); then
 fi
 
 work="$(mktemp -d /tmp/tollgate-stream-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Waits up to 30 s for a line matching the sed expression in a log file; prints the capture.
-wait_for_line() {
-  local file="$1" expr="$2" pid="$3" found
-  for _ in $(seq 300); do
-    found="$(sed -nE "$expr" "$file" 2>/dev/null | head -n1)"
-    if [[ -n "$found" ]]; then echo "$found"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "timed out waiting in $file; it says:" >&2
-  cat "$file" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # --- mock upstream: one worker --------------------------------------------------------------
 "$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &

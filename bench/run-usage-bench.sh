@@ -31,30 +31,8 @@ for b in "$tollgate" "$mock" "$kafka" /usr/bin/wrk; do
 done
 
 work="$(mktemp -d /tmp/tollgate-usage-bench.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_line() {  # wait_for_line FILE SED_EXPR PID: prints the capture once the line appears
-  local file="$1" expr="$2" pid="$3" found
-  for _ in $(seq 300); do
-    found="$(sed -nE "$expr" "$file" 2>/dev/null | head -n1)"
-    if [[ -n "$found" ]]; then echo "$found"; return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "timed out waiting in $file; it says:" >&2
-  cat "$file" >&2
-  return 1
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # --- mock upstream and the mock Kafka cluster ------------------------------------------------
 "$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
@@ -115,17 +93,6 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 LUA
 
-run_wrk() {  # run_wrk PORT: prints requests/s (non-2xx answers make the run invalid)
-  local out
-  out="$(/usr/bin/wrk -t1 -c"$connections" -d"${duration_s}s" -s "$work/post.lua" "http://127.0.0.1:$1/v1/chat/completions")"
-  if grep -q "Non-2xx" <<<"$out"; then
-    echo "wrk saw non-2xx answers:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  sed -nE 's/^Requests\/sec: +([0-9.]+)$/\1/p' <<<"$out"
-}
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 for port in "$file_port" "$kafka_port"; do  # warm-up (connections, producer metadata)
   /usr/bin/wrk -t1 -c"$connections" -d2s -s "$work/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
@@ -133,8 +100,8 @@ done
 file_runs=()
 kafka_runs=()
 for round in $(seq "$rounds"); do
-  file_runs+=("$(run_wrk "$file_port")")
-  kafka_runs+=("$(run_wrk "$kafka_port")")
+  file_runs+=("$(run_wrk "$file_port" "$work/post.lua")")
+  kafka_runs+=("$(run_wrk "$kafka_port" "$work/post.lua")")
   echo "round $round: file ${file_runs[-1]} req/s, kafka ${kafka_runs[-1]} req/s" >&2
 done
 file_rps="$(printf '%s\n' "${file_runs[@]}" | median)"
