@@ -145,6 +145,30 @@ void read_server(const Fields& top, ServerConfig& out) {
   if (auto v = f.millis("shutdown_grace_ms")) out.shutdown_grace = *v;
 }
 
+// `access` is `stderr`, `off` or a file path (a file named "off" is written "./off").
+void read_log(const Fields& top, LogConfig& out) {
+  auto node = top.entry("log");
+  if (!node) return;
+  Fields f(top.ctx(), *node, "log", {"level", "access", "access_max_bytes"});
+  if (auto v = f.choice<log::Level>("level", {{"debug", log::Level::debug},
+                                              {"info", log::Level::info},
+                                              {"warn", log::Level::warn},
+                                              {"error", log::Level::error}})) {
+    out.level = *v;
+  }
+  if (auto v = f.string("access")) {
+    if (*v == "stderr") {
+      out.access = AccessLogTarget::stderr_stream;
+    } else if (*v == "off") {
+      out.access = AccessLogTarget::off;
+    } else {
+      out.access = AccessLogTarget::file;
+      out.access_path = resolve_path(f.ctx().dir, *v).string();
+    }
+  }
+  if (auto v = f.positive_int("access_max_bytes")) out.access_max_bytes = static_cast<std::uint64_t>(*v);
+}
+
 bool is_field_name(std::string_view s) {
   for (char c : s) {
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
@@ -234,8 +258,8 @@ GatewayFile read_gateway_file(const FileContext& ctx, const YAML::Node& root, co
   cfg.usage.kafka_spool_dir = resolve_path(ctx.dir, kDefaultSpoolDir).string();
 
   Fields top(ctx, root, "",
-             {"listen", "admin_listen", "threads", "tls", "limits", "usage", "server", "providers", "models",
-              "tenants"});
+             {"listen", "admin_listen", "threads", "tls", "limits", "usage", "server", "log", "providers",
+              "models", "tenants"});
   if (auto v = top.host_port("listen")) cfg.listen = *v;
   if (auto v = top.host_port("admin_listen")) cfg.admin_listen = *v;
   read_threads(top, cfg);
@@ -243,6 +267,7 @@ GatewayFile read_gateway_file(const FileContext& ctx, const YAML::Node& root, co
   read_limits(top, env, cfg.limits);
   read_usage(top, cfg.usage);
   read_server(top, cfg.server);
+  read_log(top, cfg.log);
 
   // Providers first, so models can be checked against every provider name, valid or not.
   std::set<std::string> provider_names;

@@ -1,6 +1,6 @@
 #pragma once
 // Config stage: reads the gateway YAML document (listeners, limits store, usage sink, server
-// limits, providers, models) into a Config whose policy is still empty.
+// limits, log settings, providers, models) into a Config whose policy is still empty.
 #include <optional>
 #include <map>
 #include <set>

@@ -1,34 +1,120 @@
-#include "access_log.hpp"
+#include "tollgate/gateway/access_log.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <utility>
+
+#include "tollgate/core/json_string.hpp"
 #include "tollgate/core/log.hpp"
+#include "tollgate/usage/line_sink.hpp"
 
 namespace tollgate::gateway {
+namespace {
 
-void write_access_log(const AccessRecord& r) {
-  if (!log::enabled(log::Level::info)) return;
-  const std::string status = std::to_string(r.status);
-  const std::string input = std::to_string(r.input_tokens.value);
-  const std::string output = std::to_string(r.output_tokens.value);
-  const std::string cost = std::to_string(r.cost.value);
-  const std::string latency = std::to_string(r.latency_ms);
-  const std::string ttft = r.ttft_ms < 0 ? std::string{} : std::to_string(r.ttft_ms);
-  log::info("request", {{"request_id", r.request_id},
-                        {"tenant", r.tenant},
-                        {"key", r.key_name},
-                        {"key_prefix", r.key_prefix},
-                        {"route", r.route},
-                        {"model_requested", r.model_requested},
-                        {"model", r.model},
-                        {"status", status},
-                        {"error", r.error_code},
-                        {"stream", r.stream ? "true" : "false"},
-                        {"outcome", r.outcome},
-                        {"token_source", r.token_source},
-                        {"input_tokens", input},
-                        {"output_tokens", output},
-                        {"cost_nano_usd", cost},
-                        {"latency_ms", latency},
-                        {"ttft_ms", ttft}});
+// What the writer's own log lines call it: "access log sink write failed", "sink":"access_log".
+usage::LineSinkLabels labels() {
+  usage::LineSinkLabels l;
+  l.sink = "access_log";
+  l.subject = "access log";
+  l.limit_key = "log.access_max_bytes";
+  return l;
 }
+
+// As the process log writes "ts": RFC 3339 UTC with milliseconds.
+void append_timestamp(std::string& out, std::chrono::system_clock::time_point now) {
+  const auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
+  out += buf;
+}
+
+// `"name":"value"` after a comma; `name` is a literal that needs no escaping.
+void field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  append_json_string(out, value);
+}
+
+void number_field(std::string& out, std::string_view name, std::int64_t value) {
+  out += ",\"";
+  out += name;
+  out += "\":\"";
+  out += std::to_string(value);
+  out += '"';
+}
+
+}  // namespace
+
+std::string access_line(const AccessRecord& r, std::chrono::system_clock::time_point now) {
+  std::string line;
+  line.reserve(512);
+  line += "{\"ts\":\"";
+  append_timestamp(line, now);
+  line += "\",\"level\":\"info\",\"msg\":\"request\"";
+  field(line, "request_id", r.request_id);
+  field(line, "tenant", r.tenant);
+  field(line, "key", r.key_name);
+  field(line, "key_prefix", r.key_prefix);
+  field(line, "route", r.route);
+  field(line, "model_requested", r.model_requested);
+  field(line, "model", r.model);
+  number_field(line, "status", r.status);
+  field(line, "error", r.error_code);
+  field(line, "stream", r.stream ? "true" : "false");
+  field(line, "outcome", r.outcome);
+  field(line, "token_source", r.token_source);
+  number_field(line, "input_tokens", r.input_tokens.value);
+  number_field(line, "output_tokens", r.output_tokens.value);
+  number_field(line, "cost_nano_usd", r.cost.value);
+  number_field(line, "latency_ms", r.latency_ms);
+  if (r.ttft_ms < 0) {
+    field(line, "ttft_ms", "");
+  } else {
+    number_field(line, "ttft_ms", r.ttft_ms);
+  }
+  line += '}';
+  return line;
+}
+
+std::unique_ptr<AccessLog> AccessLog::open(const config::LogConfig& config, std::size_t workers) {
+  std::unique_ptr<usage::Sink> sink;
+  switch (config.access) {
+    case config::AccessLogTarget::off:
+      break;
+    case config::AccessLogTarget::stderr_stream:
+      sink = usage::open_fd_line_sink(labels(), STDERR_FILENO, workers);
+      break;
+    case config::AccessLogTarget::file:
+      sink = usage::open_file_line_sink(labels(), config.access_path, config.access_max_bytes, workers);
+      break;
+  }
+  return std::unique_ptr<AccessLog>(new AccessLog(std::move(sink)));
+}
+
+AccessLog::AccessLog(std::unique_ptr<usage::Sink> sink) : sink_(std::move(sink)) {}
+
+AccessLog::~AccessLog() { close(); }
+
+void AccessLog::write(std::size_t worker, const AccessRecord& record) {
+  if (!sink_) return;
+  usage::Record r;
+  r.event_id = std::string(record.request_id);
+  r.payload = access_line(record, std::chrono::system_clock::now());
+  sink_->emit(worker, std::move(r));
+}
+
+void AccessLog::close() {
+  if (sink_) sink_->close();
+}
+
+usage::SinkStats AccessLog::stats() const { return sink_ ? sink_->stats() : usage::SinkStats{}; }
 
 }  // namespace tollgate::gateway

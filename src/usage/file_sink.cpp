@@ -16,6 +16,7 @@
 
 #include "line_writer.hpp"
 #include "tollgate/core/log.hpp"
+#include "tollgate/usage/line_sink.hpp"
 
 namespace tollgate::usage {
 namespace {
@@ -25,9 +26,19 @@ constexpr int kMaxRenameAttempts = 1000;
 
 std::string error_text(int error) { return std::generic_category().message(error); }
 
-[[noreturn]] void throw_start_up_error(std::string_view what, const std::string& path,
+// What the usage file sink's messages call it; open_file_line_sink's callers bring their own.
+LineSinkLabels usage_labels() {
+  LineSinkLabels labels;
+  labels.sink = "file";
+  labels.subject = "usage";
+  labels.limit_key = "file_max_bytes";
+  return labels;
+}
+
+[[noreturn]] void throw_start_up_error(std::string_view subject, std::string_view what, const std::string& path,
                                        const std::string& reason) {
-  std::string message("usage file sink: cannot ");
+  std::string message(subject);
+  message += " file sink: cannot ";
   message += what;
   message += ' ';
   message += path;
@@ -39,10 +50,11 @@ std::string error_text(int error) { return std::generic_category().message(error
 // The largest N among "<base>.<N>" and "<base>.<N>.<anything>" (a rotated file someone has
 // compressed, say) in `dir`; 0 when there is none. Throws std::runtime_error if `dir` cannot
 // be read.
-std::uint64_t largest_rotation_index(const std::filesystem::path& dir, const std::string& base) {
+std::uint64_t largest_rotation_index(std::string_view subject, const std::filesystem::path& dir,
+                                     const std::string& base) {
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
-  if (ec) throw_start_up_error("list", dir.string(), ec.message());
+  if (ec) throw_start_up_error(subject, "list", dir.string(), ec.message());
   std::uint64_t largest = 0;
   for (const auto end = std::filesystem::directory_iterator(); it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
@@ -57,37 +69,36 @@ std::uint64_t largest_rotation_index(const std::filesystem::path& dir, const std
     if (err != std::errc() || ptr == first || (ptr != last && *ptr != '.')) continue;
     largest = std::max(largest, n);
   }
-  if (ec) throw_start_up_error("list", dir.string(), ec.message());
+  if (ec) throw_start_up_error(subject, "list", dir.string(), ec.message());
   return largest;
-}
-
-// The longest prefix of `lines` (whole lines) that is whole lines and at most `room` bytes.
-std::string_view whole_lines_within(std::string_view lines, std::uint64_t room) {
-  if (lines.size() <= room) return lines;
-  if (room == 0) return {};
-  const std::size_t last_newline = lines.rfind('\n', static_cast<std::size_t>(room) - 1);
-  return last_newline == std::string_view::npos ? std::string_view{} : lines.substr(0, last_newline + 1);
 }
 
 // The file at `path` and its rotation. Writer thread only (constructed on the opening thread).
 class FileOutput final : public LineOutput {
  public:
   // Creates the directory if missing and opens the file. Throws std::runtime_error.
-  FileOutput(const std::string& path, std::uint64_t max_bytes)
-      : path_(path), max_bytes_(max_bytes), rotate_error_log_(std::chrono::seconds(1)) {
+  // `labels` name the file in log lines and errors.
+  FileOutput(const LineSinkLabels& labels, const std::string& path, std::uint64_t max_bytes)
+      : subject_(labels.subject),
+        limit_key_(labels.limit_key),
+        path_(path),
+        max_bytes_(max_bytes),
+        rotate_error_log_(std::chrono::seconds(1)) {
     const std::filesystem::path p(path);
     base_ = p.filename().string();
-    if (base_.empty() || base_ == "." || base_ == "..") throw_start_up_error("open", path, "not a file name");
+    if (base_.empty() || base_ == "." || base_ == "..") {
+      throw_start_up_error(subject_, "open", path, "not a file name");
+    }
     const std::filesystem::path dir = p.parent_path();
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) throw_start_up_error("create directory", dir.string(), ec.message());
-    next_index_ = largest_rotation_index(dir, base_) + 1;
+    if (ec) throw_start_up_error(subject_, "create directory", dir.string(), ec.message());
+    next_index_ = largest_rotation_index(subject_, dir, base_) + 1;
     dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd_ < 0) throw_start_up_error("open directory", dir.string(), error_text(errno));
+    if (dir_fd_ < 0) throw_start_up_error(subject_, "open directory", dir.string(), error_text(errno));
     if (const int error = open_file(); error != 0) {
       ::close(dir_fd_);
-      throw_start_up_error("open", path, error_text(error));
+      throw_start_up_error(subject_, "open", path, error_text(error));
     }
   }
 
@@ -164,7 +175,7 @@ class FileOutput final : public LineOutput {
         return w.error;
       }
       ++size;
-      log::warn("usage file ended inside a line: ended it with a newline", {{"path", path_}});
+      log::warn(subject_ + " file ended inside a line: ended it with a newline", {{"path", path_}});
     }
     fd_ = fd;
     size_ = size;
@@ -203,7 +214,7 @@ class FileOutput final : public LineOutput {
     if (!renamed) {
       rotate_error_log_.add(1);
       if (const auto n = rotate_error_log_.take(std::chrono::steady_clock::now()); n != 0) {
-        log::error("usage file rotation failed: appending past file_max_bytes",
+        log::error(subject_ + " file rotation failed: appending past " + limit_key_,
                    {{"path", path_},
                     {"failures", std::to_string(n)},
                     {"error", error == 0 ? std::string("no free number") : error_text(error)}});
@@ -218,6 +229,8 @@ class FileOutput final : public LineOutput {
     return true;
   }
 
+  const std::string subject_;
+  const std::string limit_key_;
   std::string path_;
   std::string base_;        // the file name within its directory
   std::uint64_t max_bytes_;
@@ -228,20 +241,38 @@ class FileOutput final : public LineOutput {
   LogThrottle rotate_error_log_;
 };
 
+// Opens the file and starts the writer thread.
+std::unique_ptr<LineWriter> open_file_writer(const LineSinkLabels& labels, const std::string& path,
+                                             std::uint64_t max_bytes, std::size_t workers,
+                                             LineSinkOptions options) {
+  auto output = std::make_unique<FileOutput>(labels, path, max_bytes);
+  return std::make_unique<LineWriter>(labels.sink, workers,
+                                      LineWriter::Options{options.queue_capacity, options.sync_interval},
+                                      std::move(output), labels.subject);
+}
+
 }  // namespace
 
 std::unique_ptr<FileSink> FileSink::open(const config::UsageConfig& config, std::size_t workers,
                                          LineSinkOptions options) {
+  const LineSinkLabels labels = usage_labels();
   if (config.file_path.empty() || config.file_path.front() != '/') {
-    throw_start_up_error("open", config.file_path, "usage.file_path must be an absolute path");
+    throw_start_up_error(labels.subject, "open", config.file_path, "usage.file_path must be an absolute path");
   }
   if (config.file_max_bytes == 0) {
-    throw_start_up_error("open", config.file_path, "usage.file_max_bytes must be positive");
+    throw_start_up_error(labels.subject, "open", config.file_path, "usage.file_max_bytes must be positive");
   }
-  auto output = std::make_unique<FileOutput>(config.file_path, config.file_max_bytes);
-  auto writer = std::make_unique<LineWriter>(
-      "file", workers, LineWriter::Options{options.queue_capacity, options.sync_interval}, std::move(output));
-  return std::unique_ptr<FileSink>(new FileSink(std::move(writer)));
+  return std::unique_ptr<FileSink>(
+      new FileSink(open_file_writer(labels, config.file_path, config.file_max_bytes, workers, options)));
+}
+
+std::unique_ptr<Sink> open_file_line_sink(const LineSinkLabels& labels, const std::string& path,
+                                          std::uint64_t max_bytes, std::size_t workers, LineSinkOptions options) {
+  if (path.empty() || path.front() != '/') {
+    throw_start_up_error(labels.subject, "open", path, "the path must be absolute");
+  }
+  if (max_bytes == 0) throw_start_up_error(labels.subject, "open", path, labels.limit_key + " must be positive");
+  return std::make_unique<LineSink>(labels.sink, open_file_writer(labels, path, max_bytes, workers, options));
 }
 
 FileSink::FileSink(std::unique_ptr<LineWriter> writer) : writer_(std::move(writer)) {}

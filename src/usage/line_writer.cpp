@@ -66,9 +66,17 @@ RawWrite write_fully(int fd, std::string_view data) {
   return {done, 0};
 }
 
+std::string_view whole_lines_within(std::string_view lines, std::uint64_t room) {
+  if (lines.size() <= room) return lines;
+  if (room == 0) return {};
+  const std::size_t last_newline = lines.rfind('\n', static_cast<std::size_t>(room) - 1);
+  return last_newline == std::string_view::npos ? std::string_view{} : lines.substr(0, last_newline + 1);
+}
+
 LineWriter::LineWriter(std::string sink_name, std::size_t workers, Options options,
-                       std::unique_ptr<LineOutput> output)
+                       std::unique_ptr<LineOutput> output, std::string subject)
     : name_(std::move(sink_name)),
+      subject_(std::move(subject)),
       sync_interval_(options.sync_interval),
       handoff_(workers, options.queue_capacity),
       output_(std::move(output)),
@@ -105,7 +113,7 @@ void LineWriter::thread_main() {
     handoff_.close();
     const std::size_t lost = handoff_.drain(SIZE_MAX, [](Record&&) {});
     write_dropped_.fetch_add(lost, std::memory_order_relaxed);
-    log::error("usage writer thread failed: records queued are lost",
+    log::error(message("writer thread failed: records queued are lost"),
                {{"sink", name_}, {"error", e.what()}, {"dropped", std::to_string(lost)}});
   }
 }
@@ -165,7 +173,7 @@ void LineWriter::write_batch(std::string_view lines, std::size_t count) {
   delivered_.fetch_add(taken, std::memory_order_relaxed);
   if (w.error == 0 && w.bytes == lines.size()) {
     if (!ready_.exchange(true, std::memory_order_relaxed)) {
-      log::info("usage sink writable again", {{"sink", name_}});
+      log::info(message("sink writable again"), {{"sink", name_}});
     }
     return;
   }
@@ -185,29 +193,36 @@ void LineWriter::sync_output() {
   ready_.store(false, std::memory_order_relaxed);
 }
 
+std::string LineWriter::message(std::string_view rest) const {
+  std::string out = subject_;
+  out += ' ';
+  out += rest;
+  return out;
+}
+
 void LineWriter::report(LogThrottle::TimePoint now, bool force) {
   const std::uint64_t queue_dropped = handoff_.dropped();
   queue_full_log_.add(queue_dropped - queue_dropped_seen_);
   queue_dropped_seen_ = queue_dropped;
   if (const auto n = queue_full_log_.take(now, force); n != 0) {
-    log::error("usage records dropped: hand-off queue full",
+    log::error(message("records dropped: hand-off queue full"),
                {{"sink", name_},
                 {"dropped", std::to_string(n)},
                 {"capacity_per_worker", std::to_string(handoff_.capacity_per_producer())}});
   }
   if (const auto n = write_error_log_.take(now, force); n != 0) {
-    log::error("usage sink write failed",
+    log::error(message("sink write failed"),
                {{"sink", name_},
                 {"failures", std::to_string(n)},
                 {"dropped", std::to_string(std::exchange(write_error_dropped_, 0))},
                 {"error", error_text(last_write_error_)}});
   }
   if (const auto n = malformed_log_.take(now, force); n != 0) {
-    log::error("usage records dropped: payload empty or contains a newline",
+    log::error(message("records dropped: payload empty or contains a newline"),
                {{"sink", name_}, {"dropped", std::to_string(n)}, {"event_id", malformed_event_id_}});
   }
   if (const auto n = sync_error_log_.take(now, force); n != 0) {
-    log::error("usage sink sync failed: lines written may not be durable",
+    log::error(message("sink sync failed: lines written may not be durable"),
                {{"sink", name_}, {"failures", std::to_string(n)}, {"error", error_text(last_sync_error_)}});
   }
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Emit stage: the writer thread shared by the file and stdout sinks. Takes records from the
-// workers through a Handoff, writes each record's payload as one line to a LineOutput, makes
-// the output durable every sync interval and on close, and keeps the sink's stats and logs.
+// Emit stage: the writer thread shared by the file and stdout sinks (and the line sinks of
+// line_sink.hpp, such as the access log). Takes records from the workers through a Handoff,
+// writes each record's payload as one line to a LineOutput, makes the output durable every
+// sync interval and on close, and keeps the sink's stats and logs.
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -67,6 +68,10 @@ struct RawWrite {
 // EAGAIN (a non-blocking fd) waits up to a second for the fd to become writable.
 RawWrite write_fully(int fd, std::string_view data);
 
+// The longest prefix of `lines` (whole lines) that is whole lines and at most `room` bytes;
+// empty when the first line alone is longer.
+std::string_view whole_lines_within(std::string_view lines, std::uint64_t room);
+
 // The writer thread and the Sink operations built on it; FileSink and StdoutSink forward
 // to one of these. emit() is the producer side (event-loop threads); everything else may be
 // called from any thread.
@@ -77,9 +82,10 @@ class LineWriter {
     std::chrono::milliseconds sync_interval;  // fdatasync at least this often while writing
   };
 
-  // Starts the writer thread. `sink_name` labels log lines.
+  // Starts the writer thread. `sink_name` is the `sink` field of its log lines, `subject`
+  // starts their messages ("usage sink write failed").
   LineWriter(std::string sink_name, std::size_t workers, Options options,
-             std::unique_ptr<LineOutput> output);
+             std::unique_ptr<LineOutput> output, std::string subject = "usage");
   // close().
   ~LineWriter();
   LineWriter(const LineWriter&) = delete;
@@ -104,8 +110,11 @@ class LineWriter {
   void write_batch(std::string_view lines, std::size_t count);
   void sync_output();
   void report(LogThrottle::TimePoint now, bool force);
+  // subject_ + ' ' + rest.
+  std::string message(std::string_view rest) const;
 
   const std::string name_;
+  const std::string subject_;
   const std::chrono::milliseconds sync_interval_;
   Handoff handoff_;
   std::unique_ptr<LineOutput> output_;  // writer thread only
@@ -127,6 +136,27 @@ class LineWriter {
 
   std::mutex close_mutex_;  // serialises close(); never touched by emit()
   std::thread thread_;      // last: started once everything above is constructed
+};
+
+// A Sink that is only a LineWriter and a name: what line_sink.hpp's factories return.
+class LineSink final : public Sink {
+ public:
+  LineSink(std::string name, std::unique_ptr<LineWriter> writer)
+      : name_(std::move(name)), writer_(std::move(writer)) {}
+  // close().
+  ~LineSink() override { close(); }
+  LineSink(const LineSink&) = delete;
+  LineSink& operator=(const LineSink&) = delete;
+
+  void emit(std::size_t worker, Record record) override { writer_->emit(worker, std::move(record)); }
+  void close() override { writer_->close(); }
+  bool ready() const override { return writer_->ready(); }
+  SinkStats stats() const override { return writer_->stats(); }
+  std::string_view name() const override { return name_; }
+
+ private:
+  const std::string name_;
+  std::unique_ptr<LineWriter> writer_;
 };
 
 }  // namespace tollgate::usage

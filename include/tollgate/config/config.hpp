@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tollgate/core/log.hpp"
 #include "tollgate/core/money.hpp"
 
 namespace tollgate::config {
@@ -71,6 +72,17 @@ struct UsageConfig {
   // An event the broker has not acknowledged within this long goes to the spool.
   Millis kafka_delivery_timeout{10'000};
   std::map<std::string, std::string> kafka_properties;  // passed to librdkafka as is
+};
+
+// Where the access log (one JSON line per request) goes; stderr_stream, as `stderr` is a macro.
+enum class AccessLogTarget { stderr_stream, off, file };
+
+struct LogConfig {
+  log::Level level = log::Level::info;  // the process log on stderr; the access log ignores it
+  AccessLogTarget access = AccessLogTarget::stderr_stream;
+  std::string access_path;              // absolute; set only when `access` is a file
+  // The access file is renamed to <path>.<N> (the next free N, never reused) once it reaches this size.
+  std::uint64_t access_max_bytes = 100ull << 20;
 };
 
 struct ServerConfig {
@@ -177,6 +189,7 @@ struct Config {
   LimitsConfig limits;
   UsageConfig usage;
   ServerConfig server;
+  LogConfig log;
   std::map<std::string, Provider> providers;
   std::map<std::string, Model> models;
   std::string tenants_path;                // absolute; a file or a directory of *.yaml
