@@ -29,6 +29,7 @@ HttpMapping http_mapping(Error e) {
     case Error::rate_limited: return {429, "rate_limit_error"};
     case Error::upstream_error: return {502, "api_error"};
     case Error::limits_unavailable: return {503, "api_error"};
+    case Error::shutting_down: return {503, "api_error"};
     case Error::upstream_timeout: return {504, "api_error"};
   }
   return {500, "api_error"};

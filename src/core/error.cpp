@@ -21,6 +21,7 @@ std::string_view error_name(Error e) {
     case Error::upstream_error: return "upstream_error";
     case Error::upstream_timeout: return "upstream_timeout";
     case Error::limits_unavailable: return "limits_unavailable";
+    case Error::shutting_down: return "server_shutting_down";
   }
   return "unknown";
 }

@@ -5,8 +5,9 @@
 
 #include <boost/asio/this_coro.hpp>
 
-#include "access_log.hpp"
+#include "tollgate/gateway/access_log.hpp"
 #include "endpoints.hpp"
+#include "request_metrics.hpp"
 #include "stream_allowance.hpp"
 #include "stream_response.hpp"
 #include "tollgate/api/body_patch.hpp"
@@ -48,13 +49,42 @@ struct RequestContext {
   std::optional<std::string_view> agent;     // x-tollgate-agent
   std::optional<std::string_view> end_user;  // the body's `user`
   usage::Sink* sink = nullptr;
+  AccessLog* access_log = nullptr;
   std::size_t worker = 0;
+  // For the metrics: the configured model name once routed, the refusal's reason, and the time
+  // spent waiting on the provider (what is not the gateway's own overhead).
+  metrics::Shard* metrics = nullptr;
+  std::string_view model_label;
+  std::string_view rejected;
+  std::chrono::steady_clock::duration upstream_wait{};
+  std::optional<std::chrono::steady_clock::time_point> first_token_at;
 };
+
+double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The request's contribution to the worker's metrics shard (SPEC section 7).
+void record_metrics(const RequestContext& ctx) {
+  const auto total = std::chrono::steady_clock::now() - ctx.started;
+  metrics::RequestSample sample;
+  sample.tenant = ctx.log.tenant;
+  sample.model = ctx.model_label;
+  sample.provider = ctx.provider;
+  sample.status = ctx.log.status;
+  sample.rejected = ctx.rejected;
+  sample.duration_s = seconds(total);
+  sample.overhead_s = seconds(total - ctx.upstream_wait);
+  if (ctx.first_token_at) sample.ttft_s = seconds(*ctx.first_token_at - ctx.started);
+  sample.input_tokens = ctx.log.input_tokens.value;
+  sample.output_tokens = ctx.log.output_tokens.value;
+  sample.cost_nano_usd = ctx.log.cost.value;
+  ctx.metrics->record(sample);
+}
 
 // The end of every request: its access-log line and, when it was admitted, its usage event
 // (handed to the sink; never waited for).
 void finish(RequestContext& ctx) {
-  write_access_log(ctx.log);
+  ctx.access_log->write(ctx.worker, ctx.log);
+  record_metrics(ctx);
   if (!ctx.admitted || ctx.sink == nullptr) return;
   const AccessRecord& l = ctx.log;
   usage::UsageEvent event{l.request_id, l.tenant, l.key_name, l.key_prefix, ctx.plan, l.route, ctx.provider,
@@ -95,6 +125,7 @@ asio::awaitable<void> send(http::ResponseWriter& out, RequestContext& ctx, http:
 asio::awaitable<void> send_failure(http::ResponseWriter& out, RequestContext& ctx, const Failure& failure) {
   auto error = api::to_error_response(failure);
   ctx.log.error_code = error_name(failure.code);
+  ctx.rejected = rejection_reason(failure.code);
   co_await send(out, ctx, make_response(error.status, "application/json", std::move(error.body), ctx));
 }
 
@@ -156,6 +187,11 @@ void account(RequestContext& ctx, limits::Reservation& reservation, const config
   reservation.settle(limits::Settlement{input, output, ctx.log.cost});
 }
 
+// What a request still waiting on its provider learns when the gateway stops it.
+Failure shutdown_failure() {
+  return fail(Error::shutting_down, "The gateway is shutting down; retry the request.");
+}
+
 // GET /v1/usage's body for `tenant` from what the store keeps.
 std::string usage_report(const config::Tenant& tenant, const limits::TenantUsage& usage) {
   const auto window = [](const limits::WindowUsage& w, const std::optional<NanoUsd>& limit) {
@@ -184,6 +220,8 @@ http::Response refusal(const limits::Admission& admission, RequestContext& ctx) 
     error = api::to_error_response(failure);
   }
   ctx.log.error_code = error_name(failure.code);
+  ctx.rejected = admission.verdict == limits::Verdict::rate_limited ? rate_limit_reason(admission.limit_name)
+                                                                    : rejection_reason(failure.code);
   auto response = make_response(error.status, "application/json", std::move(error.body), ctx);
   if (admission.verdict == limits::Verdict::rate_limited) {
     response.set(bhttp::field::retry_after,
@@ -196,8 +234,21 @@ http::Response refusal(const limits::Admission& admission, RequestContext& ctx) 
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, upstream::Client& upstream,
-                 limits::StoreGuard& limits, usage::Sink& sink, std::size_t worker, const Clock& clock)
-    : config_(std::move(config)), upstream_(upstream), limits_(limits), sink_(sink), worker_(worker), clock_(clock) {}
+                 limits::StoreGuard& limits, usage::Sink& sink, AccessLog& access_log, metrics::Shard& metrics,
+                 std::size_t worker, const Clock& clock)
+    : config_(std::move(config)),
+      upstream_(upstream),
+      limits_(limits),
+      sink_(sink),
+      access_log_(access_log),
+      metrics_(metrics),
+      worker_(worker),
+      clock_(clock) {}
+
+void Gateway::stop_in_flight() {
+  stopping_ = true;
+  upstream_.abort_all();
+}
 
 asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWriter& out) {
   RequestContext ctx;
@@ -205,7 +256,9 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   ctx.started = std::chrono::steady_clock::now();
   ctx.config = config_;
   ctx.sink = &sink_;
+  ctx.access_log = &access_log_;
   ctx.worker = worker_;
+  ctx.metrics = &metrics_;
   ctx.log.request_id = ctx.id;
   const std::string path(http::path_of(request.target()));
   ctx.log.route = path;
@@ -244,6 +297,7 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   // 4. Route: public model name -> model, provider, downgrade.
   auto route = routing::resolve(*ctx.config, tenant, fields->model);
   if (!route) co_return co_await send_failure(out, ctx, route.error());
+  ctx.model_label = route->model->name;
   const api::Endpoint api_kind = api_endpoint(*endpoint);
 
   // 5. Admit: reserve the worst case, the rate-limit share and a slot in one step. Past the
@@ -270,16 +324,22 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
     plan = limits::plan_charge(api_kind, *fields, *route->model, tenant.limits);
   }
   ctx.log.model = route->model->name;
+  ctx.model_label = route->model->name;
   ctx.provider = route->provider->name;
 
   // 6. Forward upstream: the request, then the response head (first-byte deadline).
+  const auto forwarding = std::chrono::steady_clock::now();
   auto exchange = co_await upstream_.send(*route->provider, upstream_path(*endpoint),
                                           forwarded_body(std::move(request.body()), *endpoint, *fields, *route, *plan),
                                           ctx.id);
+  ctx.upstream_wait += std::chrono::steady_clock::now() - forwarding;
   if (!exchange) {
     reservation.settle({});  // nothing reached the provider's billing
     ctx.log.outcome = "upstream_error";
-    co_return co_await send_failure(out, ctx, exchange.error());
+    // A named failure, not a `?:` temporary inside the co_await: GCC 12 frees those twice.
+    Failure failure = exchange.error();
+    if (stopping_) failure = shutdown_failure();
+    co_return co_await send_failure(out, ctx, failure);
   }
   const bool success = (*exchange)->status() / 100 == 2;
 
@@ -291,10 +351,16 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
     set_rate_limit_headers(head, admission);
     ctx.log.status = head.result_int();
     StreamAllowance allowance(co_await asio::this_coro::executor, reservation, *route->model, plan->allowance);
+    // The relay runs at the provider's pace: all of it counts as upstream time.
+    const auto relaying = std::chrono::steady_clock::now();
+    metrics_.stream_opened();
     const auto streamed = co_await relay_stream(
         **exchange, out, std::move(head),
         stream::RelayOptions{.client_wants_usage = fields->include_usage, .budget = &allowance}, fields->prompt_bound,
-        &allowance);
+        &allowance, stopping_);
+    metrics_.stream_closed();
+    ctx.upstream_wait += std::chrono::steady_clock::now() - relaying;
+    ctx.first_token_at = streamed.first_token_at;
     ctx.log.outcome = streamed.outcome;
     account(ctx, reservation, *route->model, streamed.usage.prompt, streamed.usage.completion,
             streamed.usage.from_provider);
@@ -308,11 +374,15 @@ asio::awaitable<void> Gateway::handle(http::Request request, http::ResponseWrite
   }
 
   // 7b. Whole replies (and a provider's error answer to a stream request).
+  const auto reading = std::chrono::steady_clock::now();
   auto reply = co_await (*exchange)->read_all(kMaxReplyBytes);
+  ctx.upstream_wait += std::chrono::steady_clock::now() - reading;
   if (!reply) {
     reservation.settle({});
     ctx.log.outcome = "upstream_error";
-    co_return co_await send_failure(out, ctx, reply.error());
+    Failure failure = reply.error();
+    if (stopping_) failure = shutdown_failure();
+    co_return co_await send_failure(out, ctx, failure);
   }
   ctx.log.outcome = success ? "completed" : "upstream_error";
   const auto usage = success ? api::extract_usage(*reply) : std::nullopt;

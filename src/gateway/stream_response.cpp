@@ -45,7 +45,8 @@ asio::awaitable<void> watch_disconnect(http::ResponseWriter& out, upstream::Exch
 
 asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::ResponseWriter& out,
                                            http::Response head, stream::RelayOptions options,
-                                           Tokens prompt_bound, StreamAllowance* allowance) {
+                                           Tokens prompt_bound, StreamAllowance* allowance,
+                                           const bool& stopping) {
   stream::Relay relay(options);
   StreamResult result{"completed", {}, std::nullopt};
   if (co_await out.start_stream(std::move(head))) {
@@ -73,7 +74,11 @@ asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::R
       break;
     }
     bool more = true;
-    if (!piece) {
+    if (!piece && stopping) {
+      relay.on_upstream_failure(fail(Error::shutting_down, "The gateway is shutting down; the stream ends here."),
+                                to_client);
+      more = false;
+    } else if (!piece) {
       relay.on_upstream_failure(piece.error(), to_client);
       more = false;
     } else if (piece->empty()) {

@@ -24,9 +24,11 @@ struct StreamResult {
 // Sends `head` and relays `exchange`'s body until it ends, fails, is cut off or the client leaves.
 // `exchange`, `out` and `allowance` (null: no budget) belong to the calling request and outlive
 // this call; when `allowance` is given it is options.budget, and no extension is still in
-// flight when this returns.
+// flight when this returns. `stopping` (the gateway's flag, read when the upstream fails) turns
+// the final error event into server_shutting_down.
 boost::asio::awaitable<StreamResult> relay_stream(upstream::Exchange& exchange, http::ResponseWriter& out,
                                                   http::Response head, stream::RelayOptions options,
-                                                  Tokens prompt_bound, StreamAllowance* allowance);
+                                                  Tokens prompt_bound, StreamAllowance* allowance,
+                                                  const bool& stopping);
 
 }  // namespace tollgate::gateway

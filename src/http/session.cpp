@@ -20,6 +20,7 @@
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
 #include "tollgate/core/request_id.hpp"
+#include "tollgate/metrics/shard.hpp"
 
 namespace tollgate::http {
 namespace {
@@ -109,8 +110,18 @@ class Http1Writer final : public ResponseWriter {
 };
 
 // Answers a request the session refuses before the handler sees it, then closes.
-asio::awaitable<void> reject(beast::tcp_stream& stream, Failure refusal, std::chrono::milliseconds io_timeout) {
+// Counted in tollgate_rejected_total with reason invalid (malformed) or body (too large).
+asio::awaitable<void> reject(beast::tcp_stream& stream, Failure refusal, std::chrono::milliseconds io_timeout,
+                             SessionTracker& tracker, std::chrono::steady_clock::time_point started) {
   const auto err = api::to_error_response(refusal);
+  if (tracker.metrics != nullptr) {
+    metrics::RequestSample sample;
+    sample.status = err.status;
+    sample.rejected = refusal.code == Error::invalid_request ? "invalid" : "body";
+    sample.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    sample.overhead_s = sample.duration_s;
+    tracker.metrics->record(sample);
+  }
   Response response{static_cast<bhttp::status>(err.status), 11};
   response.set(bhttp::field::content_type, "application/json");
   response.set("x-request-id", next_request_id());
@@ -163,6 +174,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
       co_return;
     }
     first_request = false;
+    const auto started = std::chrono::steady_clock::now();
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
@@ -171,11 +183,12 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     stream.expires_after(options.header_timeout);
     auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
     if (head_ec) {
-      if (auto refusal = refusal_for(head_ec)) co_await reject(stream, *refusal, options.io_timeout);
+      if (auto refusal = refusal_for(head_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
       co_return;
     }
     if (field_count(parser.get()) > options.max_header_fields) {
-      co_await reject(stream, fail(Error::headers_too_large, "Too many request header fields."), options.io_timeout);
+      Failure refusal = fail(Error::headers_too_large, "Too many request header fields.");
+      co_await reject(stream, std::move(refusal), options.io_timeout, tracker, started);
       co_return;
     }
     // curl and others wait for this before sending a body larger than 1 KiB.
@@ -189,7 +202,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     stream.expires_after(options.io_timeout);
     auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
     if (body_ec) {
-      if (auto refusal = refusal_for(body_ec)) co_await reject(stream, *refusal, options.io_timeout);
+      if (auto refusal = refusal_for(body_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
       co_return;
     }
 

@@ -17,17 +17,17 @@ boost::asio::awaitable<void> AdminHandler::handle(http::Request request, http::R
   } else if (path == "/healthz") {
     response.body() = "ok\n";
   } else if (path == "/readyz") {
-    // The configuration is loaded (the server does not start without one) and the limits
-    // store answers. The usage sink joins this check when it exists.
+    // The configuration is loaded (the server does not start without one), the limits store
+    // answers and the usage sink can accept events.
     if (ready_()) {
       response.body() = "ready\n";
     } else {
       response.result(bhttp::status::service_unavailable);
-      response.body() = "limits store unavailable\n";
+      response.body() = "not ready: the limits store or the usage sink is unavailable\n";
     }
   } else if (path == "/metrics") {
     response.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    response.body() = metrics_();
+    response.body() = co_await metrics_();
   } else {
     response.result(bhttp::status::not_found);
     response.body() = "not found\n";

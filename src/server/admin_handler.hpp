@@ -13,7 +13,7 @@ class AdminHandler final : public http::Handler {
   // other workers' state only through atomics.
   using Readiness = std::function<bool()>;
   // The /metrics body (Prometheus text format), rendered at scrape time on the admin thread.
-  using MetricsPage = std::function<std::string()>;
+  using MetricsPage = std::function<boost::asio::awaitable<std::string>()>;
   AdminHandler(Readiness ready, MetricsPage metrics) : ready_(std::move(ready)), metrics_(std::move(metrics)) {}
 
   boost::asio::awaitable<void> handle(http::Request request, http::ResponseWriter& out) override;

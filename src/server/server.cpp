@@ -1,5 +1,6 @@
 #include "tollgate/server/server.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <optional>
 #include <thread>
@@ -14,6 +15,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "admin_handler.hpp"
+#include "config_watch.hpp"
+#include "restart_required.hpp"
 #include "listener.hpp"
 #include "tollgate/core/log.hpp"
 #include "tollgate/gateway/gateway.hpp"
@@ -21,6 +24,7 @@
 #include "tollgate/limits/local_store.hpp"
 #include "tollgate/limits/redis_store.hpp"
 #include "tollgate/limits/store_guard.hpp"
+#include "tollgate/metrics/shard.hpp"
 #include "tollgate/metrics/text_format.hpp"
 #include "tollgate/upstream/client.hpp"
 #include "tollgate/usage/event.hpp"
@@ -36,17 +40,27 @@ constexpr std::chrono::seconds kStoreConnectWait{3};
 
 namespace {
 
+// A worker's event loop. abandon() destroys the handlers still pending after a stop (the
+// coroutine frames of requests that did not end in time) while the objects they refer to are
+// still alive; the io_context destructor would do it only after the worker's members are gone.
+class WorkerLoop : public asio::io_context {
+ public:
+  WorkerLoop() : asio::io_context(1) {}
+  void abandon() { shutdown(); }
+};
+
 // One worker: one thread, one io_context, its own acceptor, upstream pools, limits store
-// connection and gateway. Member order matters: `io` is destroyed before the objects its parked
-// coroutine frames refer to (trackers, handlers) and after the sockets that need its services
-// (acceptors, pools, the Redis connection).
+// connection and gateway. Member order matters: `io` is destroyed after the sockets that need
+// its services (acceptors, pools, the Redis connection); the destructor first abandons the
+// coroutine frames still parked on it, while everything they refer to is alive.
 struct Worker {
   // `shared` is the process's LocalStore: the limits store itself when limits.store is local,
   // else the per-instance buckets on_store_error falls back to.
-  // `sink` is the process's usage sink; `index` this worker's number for its hand-off.
+  // `sink` and `access_log` are the process's; `index` is this worker's number for their hand-offs.
   Worker(std::shared_ptr<const config::Config> config, const Clock& clock, limits::Store& shared,
-         usage::Sink& sink, std::size_t index, AdminHandler::Readiness readiness, AdminHandler::MetricsPage metrics)
-      : admin(std::move(readiness), std::move(metrics)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
+         usage::Sink& sink, gateway::AccessLog& access_log, std::size_t index, AdminHandler::Readiness readiness,
+         AdminHandler::MetricsPage metrics_page)
+      : admin(std::move(readiness), std::move(metrics_page)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
     if (config->limits.store == config::StoreKind::redis) {
       redis = std::make_unique<limits::RedisStore>(
           io.get_executor(), limits::RedisStoreOptions{config->limits.redis_url, config->limits.redis_timeout,
@@ -54,7 +68,15 @@ struct Worker {
     }
     guard = std::make_unique<limits::StoreGuard>(io.get_executor(), redis ? *redis : shared, shared,
                                                  alert_emitter(sink, index, config->usage.format));
-    gateway = std::make_unique<gateway::Gateway>(std::move(config), *upstream, *guard, sink, index, clock);
+    gateway = std::make_unique<gateway::Gateway>(std::move(config), *upstream, *guard, sink, access_log, metrics,
+                                                 index, clock);
+    api_tracker.metrics = &metrics;
+  }
+
+  ~Worker() {
+    api_acceptor.reset();
+    admin_acceptor.reset();
+    io.abandon();
   }
 
   // Budget alerts become budget_alert events (SPEC section 6) on the usage sink.
@@ -68,10 +90,11 @@ struct Worker {
     };
   }
 
+  metrics::Shard metrics;  // this worker's request metrics; touched only on its thread
   http::SessionTracker api_tracker;
   http::SessionTracker admin_tracker;
   AdminHandler admin;
-  asio::io_context io{1};
+  WorkerLoop io;
   std::unique_ptr<upstream::Client> upstream;
   std::unique_ptr<limits::RedisStore> redis;
   std::unique_ptr<limits::StoreGuard> guard;
@@ -122,18 +145,37 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions 
   }
 }
 
-// Stops the worker once its in-flight requests and their settles are done, or the grace
-// period is over.
-asio::awaitable<void> drain(Worker& worker, std::chrono::steady_clock::time_point deadline) {
+// How long requests stopped at the end of the grace period get to write their final event,
+// settle and emit before the worker stops regardless.
+constexpr std::chrono::seconds kStopWait{5};
+
+// Polls until the worker's requests and their settles are done, or `deadline`.
+asio::awaitable<bool> wait_idle(Worker& worker, std::chrono::steady_clock::time_point deadline) {
   asio::steady_timer poll(worker.io);
-  while ((worker.api_tracker.active_requests > 0 || worker.guard->pending() > 0) &&
-         std::chrono::steady_clock::now() < deadline) {
+  for (;;) {
+    const bool idle = worker.api_tracker.active_requests == 0 && worker.guard->pending() == 0;
+    if (idle) co_return true;
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
     poll.expires_after(std::chrono::milliseconds(10));
     co_await poll.async_wait(kAsTuple);
   }
-  if (worker.api_tracker.active_requests > 0) {
-    log::warn("shutdown grace period over; abandoning in-flight requests",
+}
+
+// Stops the worker once its in-flight requests and their settles are done. Past the grace
+// period the requests still waiting on a provider are ended (SPEC section 2): streams with a
+// final SSE error event, the others with a 503; they settle and emit like any other request.
+asio::awaitable<void> drain(Worker& worker, std::chrono::steady_clock::time_point deadline) {
+  const bool finished = co_await wait_idle(worker, deadline);
+  if (!finished) {
+    log::warn("shutdown grace period over; ending in-flight requests",
               {{"requests", std::to_string(worker.api_tracker.active_requests)}});
+    worker.gateway->stop_in_flight();
+    const bool stopped = co_await wait_idle(worker, std::chrono::steady_clock::now() + kStopWait);
+    if (!stopped) {
+      log::error("requests did not end after being stopped; abandoning them",
+                 {{"requests", std::to_string(worker.api_tracker.active_requests)},
+                  {"settles", std::to_string(worker.guard->pending())}});
+    }
   }
   if (worker.redis) worker.redis->stop();
   worker.io.stop();
@@ -150,33 +192,118 @@ void begin_drain(Worker& worker, std::chrono::milliseconds grace) {
   });
 }
 
-// Runs on the control thread (never a worker): reload does file I/O.
+// tollgate_config_reloads_total{result}: written on the control thread, read at scrape time.
+struct ReloadCounts {
+  std::atomic<std::uint64_t> ok{0};
+  std::atomic<std::uint64_t> error{0};
+};
+
+// Reloads on SIGHUP and when the configuration files change (inotify, debounced). Everything
+// runs on the control thread, never a worker: loading does file I/O. A valid snapshot is posted
+// to every worker for the requests that start from then on; an invalid one changes nothing.
+class Reloading {
+ public:
+  Reloading(asio::io_context& control, std::vector<std::unique_ptr<Worker>>& workers,
+            std::shared_ptr<const config::Config> running, Reloader reload, ReloadCounts& counts)
+      : workers_(workers),
+        running_(std::move(running)),
+        reload_(std::move(reload)),
+        counts_(counts),
+        watch_(control.get_executor(), kDebounce, [this] { apply("file change"); }) {
+    watch_.watch(watched_paths(*running_));
+  }
+
+  void apply(std::string_view trigger) {
+    log::info("reloading configuration", {{"trigger", trigger}});
+    auto fresh = reload_();
+    if (!fresh) {  // the loader logged each error as file:line:col
+      counts_.error.fetch_add(1, std::memory_order_relaxed);
+      log::error("configuration reload failed; the previous configuration keeps serving", {{"trigger", trigger}});
+      return;
+    }
+    for (const auto& setting : restart_required(*running_, *fresh)) {
+      log::warn("setting changed on reload; it takes effect only after a restart", {{"setting", setting}});
+    }
+    log::set_level(fresh->log.level);
+    for (auto& worker : workers_) {
+      asio::post(worker->io, [&w = *worker, fresh] { w.gateway->set_config(fresh); });
+    }
+    running_ = std::move(fresh);
+    watch_.watch(watched_paths(*running_));
+    counts_.ok.fetch_add(1, std::memory_order_relaxed);
+    log::info("configuration reloaded", {{"trigger", trigger}});
+  }
+
+  void stop() { watch_.stop(); }
+
+ private:
+  // Editors write a file in several steps, and operators edit several files: reload once
+  // they have been quiet this long.
+  static constexpr std::chrono::milliseconds kDebounce{150};
+
+  std::vector<std::unique_ptr<Worker>>& workers_;
+  std::shared_ptr<const config::Config> running_;
+  Reloader reload_;
+  ReloadCounts& counts_;
+  ConfigWatch watch_;
+};
+
+// Runs on the control thread: SIGHUP reloads, SIGTERM/SIGINT drain every worker.
 asio::awaitable<void> watch_signals(asio::signal_set& signals, std::vector<std::unique_ptr<Worker>>& workers,
-                                    std::chrono::milliseconds grace, Reloader reload) {
+                                    std::chrono::milliseconds grace, Reloading& reloading) {
   for (;;) {
     auto [ec, signal] = co_await signals.async_wait(kAsTuple);
     if (ec) co_return;
     if (signal == SIGHUP) {
-      log::info("reloading configuration");
-      auto fresh = reload();
-      if (!fresh) continue;  // invalid: the old snapshot keeps serving; the loader logged why
-      for (auto& worker : workers) {
-        asio::post(worker->io, [&w = *worker, fresh] { w.gateway->set_config(fresh); });
-      }
-      log::info("configuration reloaded");
+      reloading.apply("SIGHUP");
       continue;
     }
     log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    reloading.stop();
     for (auto& worker : workers) begin_drain(*worker, grace);
     co_return;
   }
 }
 
-// /metrics: what the modules count so far, merged over the workers at scrape time. Reads
-// other workers' counters only through their relaxed atomics.
-std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, const usage::Sink& sink) {
+// Copies `worker`'s metrics shard on the worker's own thread (the shard has no locks).
+asio::awaitable<metrics::Shard> copy_shard(Worker& worker) {
+  co_return co_await asio::co_spawn(
+      worker.io, [&worker]() -> asio::awaitable<metrics::Shard> { co_return worker.metrics; }, asio::use_awaitable);
+}
+
+// tollgate_budget_used_ratio{tenant,window}: spend over limit for every tenant with a budget,
+// read from the limits store (on the admin worker). Tenants the store cannot answer for are left out.
+asio::awaitable<void> write_budget_ratios(std::string& out, Worker& admin) {
+  const std::shared_ptr<const config::Config> config = admin.gateway->config();
+  std::vector<std::pair<std::string, double>> daily;
+  std::vector<std::pair<std::string, double>> monthly;
+  for (const auto& tenant : config->policy.tenants) {
+    const auto& limits = tenant.limits;
+    if (!limits.budget_daily && !limits.budget_monthly) continue;
+    auto usage = co_await admin.guard->usage(tenant.name);
+    if (!usage) continue;
+    const auto ratio = [](NanoUsd spent, NanoUsd limit) {
+      return limit.value > 0 ? static_cast<double>(spent.value) / static_cast<double>(limit.value) : 0.0;
+    };
+    if (limits.budget_daily) daily.emplace_back(tenant.name, ratio(usage->daily.spent, *limits.budget_daily));
+    if (limits.budget_monthly) monthly.emplace_back(tenant.name, ratio(usage->monthly.spent, *limits.budget_monthly));
+  }
+  std::vector<metrics::GaugeSample> samples;
+  for (const auto& [tenant, value] : daily) samples.push_back({{{"tenant", tenant}, {"window", "daily"}}, value});
+  for (const auto& [tenant, value] : monthly) samples.push_back({{{"tenant", tenant}, {"window", "monthly"}}, value});
+  metrics::write_gauge_family(out, "tollgate_budget_used_ratio",
+                              "Settled spend over the budget, per tenant and UTC window.", samples);
+}
+
+// /metrics (SPEC section 7), rendered on the admin worker at scrape time: the workers' shards
+// (copied on their own threads, then merged), budget ratios from the store, and the counters
+// the other modules keep in relaxed atomics.
+asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>& workers, const usage::Sink& sink,
+                                            const ReloadCounts& reloads) {
+  metrics::Shard merged;
   limits::StoreErrorStats errors;
-  for (const auto& worker : workers) {
+  for (auto& worker : workers) {
+    merged.merge(co_await copy_shard(*worker));
     const auto s = worker->guard->stats();
     errors.rate_limits_local += s.rate_limits_local;
     errors.rate_limits_open += s.rate_limits_open;
@@ -184,9 +311,11 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
     errors.budgets_open += s.budgets_open;
     errors.budgets_closed += s.budgets_closed;
   }
+  std::string out;
+  merged.render(out);
+  co_await write_budget_ratios(out, *workers.front());
   const usage::SinkStats events = sink.stats();
   const std::string_view name = sink.name();
-  std::string out;
   metrics::write_family(out, "tollgate_usage_events_total", "Usage events by sink and what became of them.",
                         metrics::Type::counter,
                         {{{{"sink", name}, {"result", "delivered"}}, events.delivered},
@@ -203,7 +332,11 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
                          {{{"decision", "rate_limits_closed"}}, errors.rate_limits_closed},
                          {{{"decision", "budgets_open"}}, errors.budgets_open},
                          {{{"decision", "budgets_closed"}}, errors.budgets_closed}});
-  return out;
+  metrics::write_family(out, "tollgate_config_reloads_total", "Configuration reloads (SIGHUP or file change) by result.",
+                        metrics::Type::counter,
+                        {{{{"result", "ok"}}, reloads.ok.load(std::memory_order_relaxed)},
+                         {{{"result", "error"}}, reloads.error.load(std::memory_order_relaxed)}});
+  co_return out;
 }
 
 std::string to_string(const tcp::endpoint& endpoint) {
@@ -220,6 +353,7 @@ std::string to_string(const tcp::endpoint& endpoint) {
 }  // namespace
 
 int run(std::shared_ptr<const config::Config> config, Reloader reload) {
+  log::set_level(config->log.level);
   const unsigned count = config->threads != 0 ? config->threads : std::max(1u, std::thread::hardware_concurrency());
   static const SystemClock clock;
   // The persisted store when limits are local; an in-memory one for on_store_error otherwise.
@@ -232,6 +366,7 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   }
   // Throws (a start-up error main reports) when the sink cannot be opened.
   const std::unique_ptr<usage::Sink> sink = usage::open_sink(config->usage, count);
+  const std::unique_ptr<gateway::AccessLog> access_log = gateway::AccessLog::open(config->log, count);
   std::vector<std::unique_ptr<Worker>> workers;
   // /readyz: every worker's limits store answers (the local store always does) and the usage
   // sink can accept events.
@@ -241,9 +376,10 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
     }
     return sink->ready();
   };
-  const auto metrics_page = [&workers, &sink] { return render_metrics(workers, *sink); };
+  ReloadCounts reloads;
+  const auto metrics_page = [&workers, &sink, &reloads] { return render_metrics(workers, *sink, reloads); };
   for (unsigned i = 0; i < count; ++i) {
-    workers.push_back(std::make_unique<Worker>(config, clock, **local, *sink, i, ready, metrics_page));
+    workers.push_back(std::make_unique<Worker>(config, clock, **local, *sink, *access_log, i, ready, metrics_page));
   }
   for (auto& worker : workers) {
     if (worker->redis) worker->redis->start();
@@ -268,7 +404,8 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
 
   asio::io_context control{1};
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
-  asio::co_spawn(control, watch_signals(signals, workers, config->server.shutdown_grace, std::move(reload)),
+  Reloading reloading(control, workers, config, std::move(reload), reloads);
+  asio::co_spawn(control, watch_signals(signals, workers, config->server.shutdown_grace, reloading),
                  log_failure("signals"));
 
   for (auto& worker : workers) {
@@ -293,6 +430,7 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   control.run();
   for (auto& worker : workers) worker->thread.join();
   sink->close();  // every event handed over is written, delivered or spooled
+  access_log->close();
   (*local)->flush();
   log::info("stopped");
   return 0;

@@ -10,6 +10,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/intrusive/list.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,7 +37,7 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 // One upstream connection, plain or TLS, with its read buffer. Owned by one request at a
 // time, or parked in its Client's idle pool.
-class Connection {
+class Connection : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
  public:
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
@@ -190,8 +191,12 @@ asio::awaitable<Result<std::string>> Exchange::read_all(std::size_t max_bytes) {
   }
 }
 
+struct Client::InUse {
+  boost::intrusive::list<Connection, boost::intrusive::constant_time_size<false>> list;
+};
+
 Client::Client(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(options) {}
+    : executor_(std::move(executor)), options_(options), in_use_(std::make_unique<InUse>()) {}
 
 Result<asio::ssl::context*> Client::tls_context(const config::Provider& provider) {
   auto& slot = tls_by_ca_[provider.ca_pem];
@@ -215,7 +220,16 @@ Result<asio::ssl::context*> Client::tls_context(const config::Provider& provider
   return slot.get();
 }
 
-Client::~Client() = default;
+Client::~Client() { in_use_->list.clear(); }
+
+void Client::abort_all() {
+  aborted_ = true;
+  idle_.clear();
+  for (Connection& conn : in_use_->list) {
+    boost::system::error_code ignored;
+    conn.tcp().socket().close(ignored);
+  }
+}
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const config::Provider& provider) {
   using namespace asio::experimental::awaitable_operators;
@@ -225,7 +239,10 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
   while (!idle.empty()) {
     auto conn = std::move(idle.back());
     idle.pop_back();
-    if (now - conn->idle_since < options_.max_idle_age && still_open(*conn)) co_return conn;
+    if (now - conn->idle_since < options_.max_idle_age && still_open(*conn)) {
+      in_use_->list.push_back(*conn);
+      co_return conn;
+    }
   }
 
   // Name resolution runs on Asio's resolver thread, never on this worker; bounded by a timer.
@@ -246,6 +263,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
 
   if (!url.tls()) {
     conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));
+    in_use_->list.push_back(*conn);
     co_return conn;
   }
   auto context = tls_context(provider);
@@ -257,10 +275,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
   conn->tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
   auto [handshake_ec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kAsTuple);
   if (handshake_ec) co_return provider_failure(provider, "failed the TLS handshake", handshake_ec);
+  in_use_->list.push_back(*conn);
   co_return conn;
 }
 
 void Client::release(const config::Url& origin, std::unique_ptr<Connection> connection) {
+  connection->unlink();
+  if (aborted_) return;
   auto& idle = idle_[origin_key(origin)];
   if (idle.size() >= options_.max_idle_per_origin) return;
   connection->idle_since = std::chrono::steady_clock::now();
@@ -276,6 +297,7 @@ asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Pr
   }
   auto acquired = co_await acquire(provider);
   if (!acquired) co_return acquired.error();
+  if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
 
   bhttp::request<bhttp::string_body> req{bhttp::verb::post, provider.base_url.path + std::string(path), 11};
   req.set(bhttp::field::host, host_header(provider.base_url));

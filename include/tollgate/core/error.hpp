@@ -26,6 +26,7 @@ enum class Error {
   upstream_error,       // 502: provider failed before the first byte
   upstream_timeout,     // 504: provider sent nothing within first_byte_timeout_ms
   limits_unavailable,   // 503: limits store cannot answer and policy says closed
+  shutting_down,        // 503: the gateway stopped at the end of its shutdown grace period
 };
 
 // The stable snake_case name of an error (also OpenAI's `code` for most of them).

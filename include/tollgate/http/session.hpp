@@ -8,6 +8,10 @@
 
 #include "tollgate/http/handler.hpp"
 
+namespace tollgate::metrics {
+class Shard;
+}
+
 namespace tollgate::http {
 
 struct SessionOptions {
@@ -27,6 +31,9 @@ struct SessionOptions {
 struct SessionTracker {
   std::size_t active_requests = 0;
   bool draining = false;  // when set, responses close their connection
+  // Where requests refused before reaching the handler (malformed, too large) are counted;
+  // null: not counted (the admin listener).
+  metrics::Shard* metrics = nullptr;
 };
 
 // Serves requests on `socket` until the client closes, a deadline passes, or the tracker

@@ -78,6 +78,11 @@ class Client {
                                                                  std::string_view path, std::string body,
                                                                  std::string request_id);
 
+  // Shutdown at the end of the grace period: closes every connection in use, which fails the
+  // exchanges waiting on them at once (their requests end as upstream failures), drops the idle
+  // pool, and makes every later send() fail without contacting the provider.
+  void abort_all();
+
  private:
   friend class Exchange;
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> acquire(const config::Provider& provider);
@@ -89,6 +94,11 @@ class Client {
   ClientOptions options_;
   std::unordered_map<std::string, std::unique_ptr<boost::asio::ssl::context>> tls_by_ca_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  // Connections owned by exchanges (or being set up for one); they unlink themselves when
+  // destroyed or pooled.
+  struct InUse;
+  std::unique_ptr<InUse> in_use_;
+  bool aborted_ = false;
 };
 
 }  // namespace tollgate::upstream
