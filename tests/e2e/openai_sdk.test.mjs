@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -11,19 +12,26 @@ import OpenAI from 'openai';
 const TOLLGATE = process.env.TOLLGATE_BINARY;
 const MOCK = process.env.MOCK_UPSTREAM_BINARY;
 const children = [];
+const output = new Map();  // child -> everything it wrote to stdout and stderr
 let dir;
 let baseURL;
+let adminURL;
+let mockURL;
 const keys = {};
+// The mock provider's API key: the gateway must send it upstream and never show it anywhere.
+const PROVIDER_SECRET = 'sk-e2e-' + randomBytes(18).toString('hex');
 
 // Starts a process and resolves with the first stdout/stderr line matching `pattern`.
 function start(argv, pattern, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env } });
     children.push(child);
+    output.set(child, '');
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`${argv[0]} did not start:\n${seen}`)), 30000);
     const onData = (chunk) => {
       seen += chunk.toString();
+      output.set(child, output.get(child) + chunk.toString());
       const m = seen.match(pattern);
       if (m) {
         clearTimeout(timer);
@@ -51,6 +59,7 @@ before(async () => {
   assert.ok(TOLLGATE && MOCK, 'TOLLGATE_BINARY and MOCK_UPSTREAM_BINARY must be set (ctest sets them)');
   dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   const [, mockPort] = await start([MOCK, '--listen', '127.0.0.1:0'], /listening 127\.0\.0\.1:(\d+)/);
+  mockURL = `http://127.0.0.1:${mockPort}`;
   for (const [tenant, name] of [['acme', 'prod'], ['basic', 'prod'], ['frozen', 'prod'], ['single', 'prod'], ['broke', 'prod']]) keys[tenant] = keygen(tenant, name);
   writeFileSync(join(dir, 'tollgate.yaml'), `
 listen: 127.0.0.1:0
@@ -59,7 +68,7 @@ threads: 2
 limits: {local: {state_dir: state}}
 usage: {file: {path: usage.jsonl}}
 providers:
-  mock: {base_url: "http://127.0.0.1:${mockPort}/v1"}
+  mock: {base_url: "http://127.0.0.1:${mockPort}/v1", api_key_env: E2E_PROVIDER_KEY}
 models:
   gpt-4o: {provider: mock, input_usd_per_mtok: 2.50, output_usd_per_mtok: 10.00}
   gpt-4o-mini: {provider: mock, input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}
@@ -90,9 +99,11 @@ ${keys.single.entry}  broke:
     plan: broke
     keys:
 ${keys.broke.entry}`);
-  const [, port] = await start([TOLLGATE, '--config', join(dir, 'tollgate.yaml')],
-    /"msg":"listening","api":"127\.0\.0\.1:(\d+)"/);
+  const [, port, adminPort] = await start([TOLLGATE, '--config', join(dir, 'tollgate.yaml')],
+    /"msg":"listening","api":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
+    { E2E_PROVIDER_KEY: PROVIDER_SECRET });
   baseURL = `http://127.0.0.1:${port}/v1`;
+  adminURL = `http://127.0.0.1:${adminPort}`;
 });
 
 after(async () => {
@@ -274,4 +285,34 @@ test('admitted responses carry the rate-limit headers', async () => {
   assert.equal(response.headers.get('x-ratelimit-limit-tokens'), '1000000');
   assert.ok(Number(response.headers.get('x-ratelimit-remaining-requests')) < 1000);
   assert.match(response.headers.get('x-ratelimit-reset-requests'), /^\d+(\.\d+)?(ms|s)$/);
+});
+
+// Runs last (node:test runs a file's tests in order): after every request above, no plaintext
+// key, key secret, key hash or provider secret may appear in the gateway's logs (process and
+// access log, both on stderr), its /metrics, or the usage events it wrote (SPEC section 8).
+test('no key or provider secret in the access log, metrics or usage events of the whole run', async () => {
+  const mockLast = await (await fetch(`${mockURL}/mock/last`)).text();
+  assert.ok(mockLast.includes(PROVIDER_SECRET), 'the provider key reached the provider');
+  const metrics = await (await fetch(`${adminURL}/metrics`)).text();
+  assert.match(metrics, /tollgate_requests_total\{tenant="acme"/);
+  await new Promise((resolve) => setTimeout(resolve, 300));  // the writer threads' last lines
+  const gateway = children[children.length - 1];
+  const texts = {
+    'gateway log': output.get(gateway),
+    metrics,
+    'usage events': readFileSync(join(dir, 'usage.jsonl'), 'utf8'),
+  };
+  assert.match(texts['gateway log'], /"msg":"request"/);
+  assert.match(texts['usage events'], /"type":"usage"/);
+  const secrets = { 'provider secret': PROVIDER_SECRET };
+  for (const [tenant, { key }] of Object.entries(keys)) {
+    secrets[`${tenant} key`] = key;
+    secrets[`${tenant} key secret part`] = key.split('_')[2];
+    secrets[`${tenant} key sha256`] = createHash('sha256').update(key).digest('hex');
+  }
+  for (const [where, text] of Object.entries(texts)) {
+    for (const [what, secret] of Object.entries(secrets)) {
+      assert.ok(secret.length >= 16 && !text.includes(secret), `${what} appears in the ${where}`);
+    }
+  }
 });
