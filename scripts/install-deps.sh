@@ -9,7 +9,9 @@ packages=(
   libnghttp2-dev libhiredis-dev librdkafka-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev openssl nodejs npm redis-server)
+  # prometheus: promtool checks the /metrics page; file: dpkg-shlibdeps (the .deb test) uses it.
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev openssl nodejs npm redis-server
+             prometheus file)
 fi
 
 missing=()

@@ -5,7 +5,6 @@
 
 #include <boost/asio/this_coro.hpp>
 
-#include "tollgate/gateway/access_log.hpp"
 #include "endpoints.hpp"
 #include "request_metrics.hpp"
 #include "stream_allowance.hpp"
@@ -20,6 +19,7 @@
 #include "tollgate/auth/authenticate.hpp"
 #include "tollgate/core/json_string.hpp"
 #include "tollgate/core/request_id.hpp"
+#include "tollgate/gateway/access_log.hpp"
 #include "tollgate/gateway/gateway.hpp"
 #include "tollgate/limits/charge.hpp"
 #include "tollgate/routing/resolve.hpp"

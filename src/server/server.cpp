@@ -60,7 +60,8 @@ struct Worker {
   Worker(std::shared_ptr<const config::Config> config, const Clock& clock, limits::Store& shared,
          usage::Sink& sink, gateway::AccessLog& access_log, std::size_t index, AdminHandler::Readiness readiness,
          AdminHandler::MetricsPage metrics_page)
-      : admin(std::move(readiness), std::move(metrics_page)), upstream(std::make_unique<upstream::Client>(io.get_executor())) {
+      : admin(std::move(readiness), std::move(metrics_page)),
+        upstream(std::make_unique<upstream::Client>(io.get_executor())) {
     if (config->limits.store == config::StoreKind::redis) {
       redis = std::make_unique<limits::RedisStore>(
           io.get_executor(), limits::RedisStoreOptions{config->limits.redis_url, config->limits.redis_timeout,
