@@ -10,7 +10,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/intrusive/list.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +22,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "tollgate/core/log.hpp"
 
@@ -36,7 +36,8 @@ using boost::system::error_code;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 // One upstream connection, plain or TLS, with its read buffer. Owned by one request at a
-// time, or parked in its Client's idle pool.
+// time (and then linked into its Client's in-use list, for abort_all), or parked in its
+// Client's idle pool.
 class Connection : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
  public:
   std::unique_ptr<beast::tcp_stream> plain;
