@@ -14,11 +14,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for_line FILE SED_EXPR PID: waits up to 30 s for a line matching the sed expression in a
-# log file and prints the capture; fails (printing the file) if PID exits or time runs out.
+# wait_for_line FILE SED_EXPR PID [SECONDS]: waits up to SECONDS (30) for a line matching the sed
+# expression in a log file and prints the capture; fails (printing the file) if PID exits or time
+# runs out.
 wait_for_line() {
   local file="$1" expr="$2" pid="$3" found
-  for _ in $(seq 300); do
+  for _ in $(seq $(( ${4:-30} * 10 ))); do
     found="$(sed -nE "$expr" "$file" 2>/dev/null | head -n1)"
     if [[ -n "$found" ]]; then echo "$found"; return 0; fi
     kill -0 "$pid" 2>/dev/null || break
@@ -44,3 +45,44 @@ run_wrk() {
 
 # median: the median of the numbers on standard input, one per line.
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# free_port: a free loopback TCP port (bound, then released; for servers that cannot take port 0).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# to_ms VALUE: one of wrk's latency figures ("635.00us", "2.10ms", "1.02s", "1.50m") in ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+    else { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+  }'
+}
+
+# run_wrk_latency PORT SCRIPT: like run_wrk, with --latency; prints "requests/s p50_ms p99_ms".
+# Any non-2xx answer or socket error (connect, read, write, timeout) makes the run invalid.
+run_wrk_latency() {
+  local out rps p50 p99
+  out="$(/usr/bin/wrk -t1 -c"$connections" -d"${duration_s}s" --latency -s "$2" "http://127.0.0.1:$1/v1/chat/completions")"
+  if grep -qE "Non-2xx|Socket errors" <<<"$out"; then
+    echo "wrk saw non-2xx answers or socket errors:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  rps="$(sed -nE 's/^Requests\/sec: +([0-9.]+)$/\1/p' <<<"$out")"
+  p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+  p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+  echo "$rps $p50 $p99"
+}
+
+# machine_description: one line on the machine and when (cores, CPU model, RAM, kernel, date,
+# load average), for the head of a results table.
+machine_description() {
+  local cpu mem_gib
+  cpu="$(sed -nE 's/^model name[[:space:]]*: *(.*)$/\1/p' /proc/cpuinfo | head -n1)"
+  mem_gib="$(awk '$1 == "MemTotal:" {printf "%.1f", $2 / 1048576}' /proc/meminfo)"
+  echo "$(date -u +%Y-%m-%dT%H:%MZ); $(nproc) cores (${cpu:-unknown CPU}), $mem_gib GiB RAM," \
+       "Linux $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
