@@ -198,11 +198,17 @@ std::string render_stats(const Stats& stats) {
   const std::pair<std::string_view, std::uint64_t> fields[] = {
       {"requests", stats.requests},
       {"connections", stats.connections},
+      {"connections_accepted", stats.connections},
       {"tls_handshake_failures", stats.tls_handshake_failures},
       {"streams_started", stats.streams_started},
       {"streams_completed", stats.streams_completed},
       {"streams_aborted", stats.streams_aborted},
       {"streams_reset", stats.streams_reset},
+      {"h2_connections", stats.h2_connections},
+      {"h2_streams", stats.h2_streams},
+      {"h2_resets_received", stats.h2_resets_received},
+      {"h2_goaways_sent", stats.h2_goaways_sent},
+      {"h2_streams_refused", stats.h2_streams_refused},
       {"active_streams", stats.streams_started - stats.streams_completed - stats.streams_aborted -
                              stats.streams_reset},
   };

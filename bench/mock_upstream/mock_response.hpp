@@ -49,6 +49,11 @@ struct Stats {
   std::uint64_t streams_completed = 0;       // [DONE] and the terminating chunk were written
   std::uint64_t streams_aborted = 0;         // a write failed or the peer left before completion
   std::uint64_t streams_reset = 0;           // ended by the mock itself (mock.reset_after)
+  std::uint64_t h2_connections = 0;          // connections that spoke HTTP/2 (--h2)
+  std::uint64_t h2_streams = 0;              // HTTP/2 request streams received
+  std::uint64_t h2_resets_received = 0;      // RST_STREAM frames received from clients
+  std::uint64_t h2_goaways_sent = 0;         // GOAWAYs sent by --goaway-after
+  std::uint64_t h2_streams_refused = 0;      // streams refused (REFUSED_STREAM) after such a GOAWAY
 };
 
 // The Stats as JSON plus "active_streams" = started - completed - aborted - reset.

@@ -41,6 +41,10 @@ std::string usage_text() {
          "                     [--first-byte-delay-ms D] [--completion-tokens N]\n"
          "                     [--no-usage] [--sse-comments] [--timestamps]\n"
          "                     [--tls-cert FILE --tls-key FILE] [--self-check]\n"
+         "                     [--h2 [--max-concurrent-streams N] [--goaway-after N]]\n"
+         "--h2: also speak HTTP/2 (h2c prior knowledge on plain TCP, ALPN h2 over TLS);\n"
+         "  --max-concurrent-streams: its SETTINGS value (default 100); --goaway-after N:\n"
+         "  GOAWAY on each connection after its Nth stream (later streams are refused)\n"
          "Prints 'listening HOST:PORT' on stdout once every listener is bound.\n"
          "--tls-cert/--tls-key (PEM, both or neither): serve every connection over TLS 1.2+\n"
          "with ALPN http/1.1.\n"
@@ -96,6 +100,14 @@ Options parse_options(const std::vector<std::string>& args) {
     } else if (flag == "--timestamps") {
       no_value();
       options.defaults.timestamps = true;
+    } else if (flag == "--h2") {
+      no_value();
+      options.h2 = true;
+    } else if (flag == "--max-concurrent-streams") {
+      options.max_concurrent_streams = static_cast<std::uint32_t>(parse_number(flag, value(), 1u << 20));
+      if (options.max_concurrent_streams == 0) throw OptionsError("--max-concurrent-streams: must be at least 1");
+    } else if (flag == "--goaway-after") {
+      options.goaway_after = static_cast<std::uint32_t>(parse_number(flag, value(), 1u << 30));
     } else if (flag == "--self-check") {
       no_value();
       options.self_check = true;

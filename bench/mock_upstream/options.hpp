@@ -17,6 +17,11 @@ struct Options {
   // PEM files; both set (every connection is TLS) or both empty (plain TCP).
   std::string tls_cert;
   std::string tls_key;
+  // HTTP/2 as well as HTTP/1.1: h2c with prior knowledge on plain TCP (told apart by the
+  // connection preface), h2 by ALPN over TLS.
+  bool h2 = false;
+  std::uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
+  std::uint32_t goaway_after = 0;              // GOAWAY after this many streams per connection; 0 = never
   Defaults defaults;
   bool self_check = false;        // run the built-in checks of the pure functions and exit
   bool help = false;

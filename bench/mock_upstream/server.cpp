@@ -4,7 +4,10 @@
 #include "server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstring>
+#include <unordered_map>
 #include <cerrno>
 #include <chrono>
 #include <ctime>
@@ -33,6 +36,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -89,6 +94,15 @@ struct Shared {
   std::atomic<std::uint64_t> streams_aborted{0};
   std::atomic<std::uint64_t> streams_reset{0};
   std::atomic<std::uint64_t> failures{0};  // coroutines that ended with an exception
+  // --h2: HTTP/2 (h2c by preface, h2 by ALPN), its SETTINGS and the GOAWAY knob.
+  bool h2 = false;
+  std::uint32_t max_concurrent_streams = 100;
+  std::uint32_t goaway_after = 0;  // 0: never
+  std::atomic<std::uint64_t> h2_connections{0};
+  std::atomic<std::uint64_t> h2_streams{0};
+  std::atomic<std::uint64_t> h2_resets_received{0};
+  std::atomic<std::uint64_t> h2_goaways_sent{0};
+  std::atomic<std::uint64_t> h2_streams_refused{0};
   std::vector<std::unique_ptr<RecordSlot>> slots;
 };
 
@@ -100,6 +114,11 @@ Stats read_stats(const Shared& shared) {
   stats.streams_completed = shared.streams_completed.load();
   stats.streams_aborted = shared.streams_aborted.load();
   stats.streams_reset = shared.streams_reset.load();
+  stats.h2_connections = shared.h2_connections.load(std::memory_order_relaxed);
+  stats.h2_streams = shared.h2_streams.load(std::memory_order_relaxed);
+  stats.h2_resets_received = shared.h2_resets_received.load(std::memory_order_relaxed);
+  stats.h2_goaways_sent = shared.h2_goaways_sent.load(std::memory_order_relaxed);
+  stats.h2_streams_refused = shared.h2_streams_refused.load(std::memory_order_relaxed);
   stats.streams_started = shared.streams_started.load();  // last: see Shared
   return stats;
 }
@@ -174,8 +193,8 @@ bool peer_gone(Connection<Stream>& conn) {
   return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
-template <class Stream>
-std::uint64_t record_request(Connection<Stream>& conn, const Request& req) {
+template <class Conn>
+std::uint64_t record_request(Conn& conn, const Request& req) {
   const std::uint64_t sequence = conn.shared->requests.fetch_add(1, std::memory_order_relaxed) + 1;
   std::lock_guard lock(conn.slot->mutex);
   RecordedRequest& r = conn.slot->request;
@@ -218,8 +237,8 @@ ParseResult parse_body(Endpoint endpoint, std::string_view body, const Defaults&
   return parse_request(parser, endpoint, body, defaults);
 }
 
-template <class Stream>
-net::awaitable<void> sleep_ms(Connection<Stream>& conn, std::uint32_t ms) {
+template <class Conn>
+net::awaitable<void> sleep_ms(Conn& conn, std::uint32_t ms) {
   conn.timer.expires_after(std::chrono::milliseconds(ms));
   beast::error_code ignored;
   co_await conn.timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
@@ -240,8 +259,8 @@ net::awaitable<Next> write_json(Connection<Stream>& conn, unsigned version, bool
   co_return !ec && keep_alive ? Next::keep_alive : Next::close;
 }
 
-template <class Stream>
-net::awaitable<Next> write_error(Connection<Stream>& conn, unsigned version, bool keep_alive,
+template <class Conn>
+net::awaitable<Next> write_error(Conn& conn, unsigned version, bool keep_alive,
                                  unsigned status, std::string_view message, std::string_view param,
                                  std::string_view code) {
   co_return co_await write_json(conn, version, keep_alive, static_cast<http::status>(status),
@@ -363,9 +382,188 @@ net::awaitable<Next> write_stream(Connection<Stream>& conn, unsigned version, bo
   co_return keep_alive ? Next::keep_alive : Next::close;
 }
 
-// POST /v1/chat/completions, /v1/completions and /v1/embeddings.
-template <class Stream>
-net::awaitable<Next> serve_api(Connection<Stream>& conn, Request req, Endpoint endpoint,
+// ---- HTTP/2 (--h2) ----
+// One nghttp2 server session per connection. Its read and write loops run in run_h2's frame;
+// every request stream gets its own responder coroutine (serve() with an H2Reply), which
+// shares the session and its stream by shared_ptr and checks `closed` after every await.
+
+// One request stream and the response body the responder feeds to nghttp2.
+struct H2ServerStream {
+  explicit H2ServerStream(const net::any_io_executor& executor) : timer(executor) {}
+  std::int32_t id = 0;
+  std::string method;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool responding = false;  // the responder was started
+  std::string out;          // response body bytes; nghttp2 takes them from out_offset
+  std::size_t out_offset = 0;
+  bool out_done = false;    // no more bytes will be added
+  bool closed = false;      // nghttp2 closed the stream (completed, reset, or session gone)
+  std::uint32_t close_code = 0;
+  net::steady_timer timer;  // the responder's sleeps; cancelled when the stream closes
+};
+
+struct H2ServerSession {
+  H2ServerSession(const net::any_io_executor& executor, Shared* s, RecordSlot* r)
+      : write_signal(executor), shared(s), slot(r) {}
+  ~H2ServerSession() {
+    if (session != nullptr) nghttp2_session_del(session);
+  }
+  H2ServerSession(const H2ServerSession&) = delete;
+  H2ServerSession& operator=(const H2ServerSession&) = delete;
+
+  void kick() { write_signal.cancel(); }
+  std::shared_ptr<H2ServerStream> find(std::int32_t id) {
+    const auto it = streams.find(id);
+    return it == streams.end() ? nullptr : it->second;
+  }
+
+  nghttp2_session* session = nullptr;
+  std::unordered_map<std::int32_t, std::shared_ptr<H2ServerStream>> streams;
+  net::steady_timer write_signal;  // never expires; cancelled when nghttp2 has bytes to send
+  Shared* shared;
+  RecordSlot* slot;
+  bool closed = false;
+  std::uint32_t request_streams = 0;
+  std::int32_t goaway_last_id = -1;  // >= 0 once GOAWAY was submitted
+  std::weak_ptr<H2ServerSession> self;
+};
+
+// The "connection" serve() writes one HTTP/2 response to.
+struct H2Reply {
+  std::shared_ptr<H2ServerSession> session;
+  std::shared_ptr<H2ServerStream> stream;
+  net::steady_timer& timer;
+  Shared* shared;
+  RecordSlot* slot;
+
+  bool gone() const { return session->closed || stream->closed; }
+};
+
+ssize_t h2_read_out(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                    std::uint32_t* data_flags, nghttp2_data_source*, void* user) {
+  auto stream = static_cast<H2ServerSession*>(user)->find(stream_id);
+  if (!stream) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 0;
+  }
+  const std::size_t n = std::min(length, stream->out.size() - stream->out_offset);
+  std::memcpy(buf, stream->out.data() + stream->out_offset, n);
+  stream->out_offset += n;
+  if (stream->out_offset == stream->out.size()) {
+    if (stream->out_done) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+      return NGHTTP2_ERR_DEFERRED;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+// Submits the response head; the body comes from stream->out.
+bool h2_submit_head(H2Reply& r, unsigned status, std::string_view content_type) {
+  if (r.gone()) return false;
+  const std::string status_text = std::to_string(status);
+  const std::string type(content_type);
+  const std::array<std::pair<std::string_view, std::string_view>, 3> fields{
+      {{":status", status_text}, {"content-type", type}, {"server", "mock_upstream"}}};
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [name, value] : fields) {
+    nva.push_back({const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(name.data())),
+                   const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_data_provider provider{};
+  provider.read_callback = h2_read_out;
+  const int rv = nghttp2_submit_response(r.session->session, r.stream->id, nva.data(), nva.size(), &provider);
+  r.session->kick();
+  return rv == 0;
+}
+
+void h2_more_out(H2Reply& r) {
+  if (r.gone()) return;
+  if (r.stream->out_offset > (1u << 20)) {  // drop what nghttp2 already took
+    r.stream->out.erase(0, r.stream->out_offset);
+    r.stream->out_offset = 0;
+  }
+  nghttp2_session_resume_data(r.session->session, r.stream->id);
+  r.session->kick();
+}
+
+void reset_connection(H2Reply& r) {
+  if (r.gone()) return;
+  nghttp2_submit_rst_stream(r.session->session, NGHTTP2_FLAG_NONE, r.stream->id, NGHTTP2_INTERNAL_ERROR);
+  r.session->kick();
+}
+
+// Waits (bounded) until nghttp2 took every body byte, or the stream closed.
+net::awaitable<void> h2_drain(H2Reply& r) {
+  for (int i = 0; i < 2000 && !r.gone() && r.stream->out_offset < r.stream->out.size(); ++i) {
+    co_await sleep_ms(r, 1);
+  }
+}
+
+net::awaitable<Next> write_json(H2Reply& r, unsigned, bool, http::status status, std::string body) {
+  r.stream->out = std::move(body);
+  r.stream->out_done = true;
+  h2_submit_head(r, static_cast<unsigned>(status), "application/json");
+  co_return Next::keep_alive;
+}
+
+net::awaitable<Next> write_truncated(H2Reply& r, unsigned, std::string body, std::uint64_t body_bytes) {
+  r.stream->out = body.substr(0, std::min<std::uint64_t>(body_bytes, body.size()));
+  if (h2_submit_head(r, 200, "application/json")) {
+    h2_more_out(r);
+    co_await h2_drain(r);
+  }
+  reset_connection(r);
+  co_return Next::reset;
+}
+
+// Same events and pacing as the HTTP/1.1 stream, as DATA frames; a client's RST_STREAM closes
+// the stream, which the next check after a sleep sees (counted as aborted).
+net::awaitable<Next> write_stream(H2Reply& r, unsigned, bool, Plan plan, std::string id, std::int64_t created) {
+  StreamTally tally(*r.shared);
+  if (!h2_submit_head(r, 200, "text/event-stream")) co_return Next::close;
+  SseScript script(plan, id, created);
+  std::uint64_t tokens_written = 0;
+  while (auto step = script.next()) {
+    if (step->kind != SseStep::Kind::role && plan.knobs.reset_after && tokens_written == *plan.knobs.reset_after) {
+      co_await h2_drain(r);
+      reset_connection(r);
+      tally.set(StreamOutcome::reset);
+      co_return Next::reset;
+    }
+    if (step->kind != SseStep::Kind::comment && plan.knobs.chunk_delay_ms > 0) {
+      co_await sleep_ms(r, plan.knobs.chunk_delay_ms);
+    }
+    // Backpressure: a client that does not open its window holds the stream here.
+    for (int i = 0; i < 60000 && !r.gone() && r.stream->out.size() - r.stream->out_offset > (256u << 10); ++i) {
+      co_await sleep_ms(r, 1);
+    }
+    if (r.gone()) co_return Next::close;
+    const std::string_view text = plan.knobs.timestamps ? script.stamp(monotonic_us()) : step->text;
+    r.stream->out.append(text);
+    h2_more_out(r);
+    if (step->kind == SseStep::Kind::token) ++tokens_written;
+  }
+  r.stream->out_done = true;
+  h2_more_out(r);
+  // Completed once the client has the whole body (the stream closes cleanly), bounded.
+  for (int i = 0; i < 600 && !r.gone(); ++i) {
+    r.timer.expires_after(std::chrono::milliseconds(100));
+    beast::error_code ignored;
+    co_await r.timer.async_wait(net::redirect_error(net::use_awaitable, ignored));
+  }
+  if (r.stream->closed && r.stream->close_code == NGHTTP2_NO_ERROR) tally.set(StreamOutcome::completed);
+  co_return Next::keep_alive;
+}
+
+// POST /v1/chat/completions, /v1/completions and /v1/embeddings. Conn is a Connection<Stream>
+// (HTTP/1.1) or an H2Reply (one HTTP/2 stream).
+template <class Conn>
+net::awaitable<Next> serve_api(Conn& conn, Request req, Endpoint endpoint,
                                std::uint64_t sequence) {
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
@@ -405,8 +603,8 @@ net::awaitable<Next> serve_api(Connection<Stream>& conn, Request req, Endpoint e
   co_return co_await write_json(conn, version, keep_alive, http::status::ok, std::move(body));
 }
 
-template <class Stream>
-net::awaitable<Next> serve(Connection<Stream>& conn, Request req) {
+template <class Conn>
+net::awaitable<Next> serve(Conn& conn, Request req) {
   const unsigned version = req.version();
   const bool keep_alive = req.keep_alive();
   // Views into req's header; only used before req is moved into serve_api.
@@ -454,6 +652,168 @@ net::awaitable<Next> serve(Connection<Stream>& conn, Request req) {
       "not_found");
 }
 
+// One HTTP/2 request stream: rebuilt as a Beast request so serve() and /mock/last treat it as
+// any other request.
+net::awaitable<void> h2_respond(std::shared_ptr<H2ServerSession> session, std::shared_ptr<H2ServerStream> stream) {
+  Request req;
+  req.method_string(stream->method);
+  req.target(stream->path);
+  for (const auto& [name, value] : stream->headers) req.insert(name, value);
+  req.body() = std::move(stream->body);
+  req.prepare_payload();
+  H2Reply reply{session, stream, stream->timer, session->shared, session->slot};
+  co_await serve(reply, std::move(req));
+}
+
+struct H2ServerCallbacks {
+  static H2ServerSession& self(void* user) { return *static_cast<H2ServerSession*>(user); }
+
+  static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    H2ServerSession& s = self(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (s.goaway_last_id >= 0 && frame->hd.stream_id > s.goaway_last_id) {
+      // After our GOAWAY: never processed, so the client may retry it elsewhere.
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+      s.shared->h2_streams_refused.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    auto stream = std::make_shared<H2ServerStream>(s.write_signal.get_executor());
+    stream->id = frame->hd.stream_id;
+    s.streams[stream->id] = stream;
+    s.shared->h2_streams.fetch_add(1, std::memory_order_relaxed);
+    ++s.request_streams;
+    if (s.shared->goaway_after != 0 && s.request_streams == s.shared->goaway_after) {
+      s.goaway_last_id = stream->id;
+      nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR, nullptr, 0);
+      s.shared->h2_goaways_sent.fetch_add(1, std::memory_order_relaxed);
+    }
+    return 0;
+  }
+
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
+                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
+    auto stream = self(user).find(frame->hd.stream_id);
+    if (!stream || stream->responding) return 0;
+    const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    const std::string v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":method") {
+      stream->method = v;
+    } else if (n == ":path") {
+      stream->path = v;
+    } else if (n == ":authority") {
+      stream->headers.emplace_back("host", v);
+    } else if (!n.starts_with(':')) {
+      stream->headers.emplace_back(std::string(n), v);
+    }
+    return 0;
+  }
+
+  static int on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                                std::size_t len, void* user) {
+    auto stream = self(user).find(stream_id);
+    if (stream && stream->body.size() + len <= kBodyLimit) stream->body.append(reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    H2ServerSession& s = self(user);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      s.shared->h2_resets_received.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+    auto stream = s.find(frame->hd.stream_id);
+    if (!stream || stream->responding) return 0;
+    stream->responding = true;
+    net::co_spawn(s.write_signal.get_executor(), h2_respond(s.self.lock(), stream), LogFailure{s.shared, "h2 stream"});
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user) {
+    H2ServerSession& s = self(user);
+    const auto it = s.streams.find(stream_id);
+    if (it == s.streams.end()) return 0;
+    it->second->closed = true;
+    it->second->close_code = error_code;
+    it->second->timer.cancel();
+    s.streams.erase(it);
+    return 0;
+  }
+};
+
+template <class Stream>
+net::awaitable<void> h2_read_loop(Connection<Stream>& conn, H2ServerSession& s) {
+  std::array<char, 16 * 1024> buffer{};
+  for (;;) {
+    beast::error_code ec;
+    const std::size_t n =
+        co_await conn.stream.async_read_some(net::buffer(buffer), net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    const auto rv = nghttp2_session_mem_recv(s.session, reinterpret_cast<const std::uint8_t*>(buffer.data()), n);
+    if (rv < 0) co_return;
+    s.kick();
+  }
+}
+
+template <class Stream>
+net::awaitable<void> h2_write_loop(Connection<Stream>& conn, H2ServerSession& s) {
+  std::string out;
+  for (;;) {
+    out.clear();
+    for (;;) {
+      const std::uint8_t* data = nullptr;
+      const auto n = nghttp2_session_mem_send(s.session, &data);
+      if (n < 0) co_return;
+      if (n == 0) break;
+      out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    beast::error_code ec;
+    if (!out.empty()) {
+      co_await net::async_write(conn.stream, net::buffer(out), net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return;
+      continue;
+    }
+    if (nghttp2_session_want_read(s.session) == 0 && nghttp2_session_want_write(s.session) == 0) co_return;
+    s.write_signal.expires_at(net::steady_timer::time_point::max());
+    co_await s.write_signal.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+}
+
+// Serves one HTTP/2 connection; `initial` holds bytes already read (the preface, for h2c).
+template <class Stream>
+net::awaitable<void> run_h2(Connection<Stream>& conn, std::string initial) {
+  using namespace net::experimental::awaitable_operators;
+  conn.shared->h2_connections.fetch_add(1, std::memory_order_relaxed);
+  tcp_layer(conn).expires_never();
+  auto s = std::make_shared<H2ServerSession>(conn.timer.get_executor(), conn.shared, conn.slot);
+  s->self = s;
+  nghttp2_session_callbacks* callbacks = nullptr;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &H2ServerCallbacks::on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, &H2ServerCallbacks::on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &H2ServerCallbacks::on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &H2ServerCallbacks::on_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &H2ServerCallbacks::on_stream_close);
+  const int rv = nghttp2_session_server_new(&s->session, callbacks, s.get());
+  nghttp2_session_callbacks_del(callbacks);
+  if (rv != 0) throw std::runtime_error("nghttp2_session_server_new failed");
+  const nghttp2_settings_entry settings{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, conn.shared->max_concurrent_streams};
+  nghttp2_submit_settings(s->session, NGHTTP2_FLAG_NONE, &settings, 1);
+  if (!initial.empty() &&
+      nghttp2_session_mem_recv(s->session, reinterpret_cast<const std::uint8_t*>(initial.data()), initial.size()) < 0) {
+    co_return;
+  }
+  co_await (h2_read_loop(conn, *s) || h2_write_loop(conn, *s));
+  s->closed = true;
+  for (auto& [id, stream] : s->streams) {
+    stream->closed = true;
+    stream->close_code = NGHTTP2_CANCEL;
+    stream->timer.cancel();
+  }
+  s->streams.clear();
+}
+
 // A Beast parse error the downstream deserves a 400 for (not EOF, not a truncated message).
 bool is_malformed_request(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category() &&
@@ -494,6 +854,25 @@ Stream make_stream(tcp::socket socket, Shared* shared) {
   }
 }
 
+// h2c with prior knowledge: the client opens with the HTTP/2 preface. Reads until the bytes
+// seen so far stop matching it or all of it arrived; they stay in `buffer` for either protocol.
+net::awaitable<bool> sniff_h2_preface(Connection<PlainStream>& conn, beast::flat_buffer& buffer) {
+  constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  for (;;) {
+    const auto data = buffer.data();
+    const std::string_view seen(static_cast<const char*>(data.data()), data.size());
+    const std::size_t n = std::min(seen.size(), kPreface.size());
+    if (seen.substr(0, n) != kPreface.substr(0, n)) co_return false;
+    if (n == kPreface.size()) co_return true;
+    tcp_layer(conn).expires_after(kReadTimeout);
+    beast::error_code ec;
+    const std::size_t got = co_await conn.stream.async_read_some(buffer.prepare(kPreface.size() - n),
+                                                                 net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return false;
+    buffer.commit(got);
+  }
+}
+
 template <class Stream>
 net::awaitable<void> run_session(tcp::socket socket, Shared* shared, RecordSlot* slot) {
   const auto executor = socket.get_executor();
@@ -503,6 +882,23 @@ net::awaitable<void> run_session(tcp::socket socket, Shared* shared, RecordSlot*
     if (!co_await handshake(conn)) co_return;
   }
   beast::flat_buffer buffer;
+  if (shared->h2) {
+    bool h2 = false;
+    if constexpr (kIsTls<Stream>) {
+      const unsigned char* name = nullptr;
+      unsigned int length = 0;
+      SSL_get0_alpn_selected(conn.stream.native_handle(), &name, &length);
+      h2 = length == 2 && name[0] == 'h' && name[1] == '2';
+    } else {
+      h2 = co_await sniff_h2_preface(conn, buffer);
+    }
+    if (h2) {
+      const auto initial = buffer.data();
+      co_await run_h2(conn, std::string(static_cast<const char*>(initial.data()), initial.size()));
+      co_await close_gracefully(conn);
+      co_return;
+    }
+  }
   Next next = Next::keep_alive;
   while (next == Next::keep_alive) {
     http::request_parser<http::string_body> parser;
@@ -558,8 +954,21 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, Shared* shared, Record
 // ALPN: choose http/1.1 when the client offers it (curl also offers h2, which the mock does not
 // speak); otherwise go on without ALPN rather than failing the handshake.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
-                unsigned int in_len, void*) {
+                unsigned int in_len, void* arg) {
   constexpr std::string_view kHttp11 = "http/1.1";
+  // --h2: h2 first when the client offers it.
+  if (arg != nullptr && *static_cast<const bool*>(arg)) {
+    for (unsigned int i = 0; i < in_len;) {
+      const unsigned int len = in[i];
+      if (len > in_len - i - 1) break;
+      if (std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == "h2") {
+        *out = in + i + 1;
+        *out_len = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+  }
   // `in` is the client's list of length-prefixed protocol names.
   for (unsigned int i = 0; i < in_len;) {
     const unsigned int len = in[i];
@@ -593,7 +1002,7 @@ std::unique_ptr<net::ssl::context> make_tls_context(const Options& options) {
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error("--tls-key " + options.tls_key + ": " + e.what());
   }
-  SSL_CTX_set_alpn_select_cb(context->native_handle(), select_alpn, nullptr);
+  SSL_CTX_set_alpn_select_cb(context->native_handle(), select_alpn, const_cast<bool*>(&options.h2));
   return context;
 }
 
@@ -609,6 +1018,9 @@ struct Server::Impl {
 Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->shared.defaults = impl_->options.defaults;
+  impl_->shared.h2 = impl_->options.h2;
+  impl_->shared.max_concurrent_streams = impl_->options.max_concurrent_streams;
+  impl_->shared.goaway_after = impl_->options.goaway_after;
   if (!impl_->options.tls_cert.empty()) {
     impl_->tls = make_tls_context(impl_->options);
     impl_->shared.tls = impl_->tls.get();

@@ -181,7 +181,7 @@ void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& 
   const std::string path = child_path("providers", entry.key);
   Fields f(ctx, entry, path,
            {"type", "base_url", "api_key_env", "connect_timeout_ms", "first_byte_timeout_ms",
-            "stream_idle_timeout_ms", "max_tokens_field", "ca_file"});
+            "stream_idle_timeout_ms", "max_tokens_field", "ca_file", "http2"});
   Provider p;
   p.name = entry.key;
   if (auto v = f.choice<std::string_view>("type", {{"openai", "openai"}})) p.type = std::string(*v);
@@ -210,6 +210,10 @@ void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& 
   if (auto v = f.file_path("ca_file")) {
     p.ca_file = *v;
     out.ca_file_marks[entry.key] = f.mark("ca_file");
+  }
+  if (auto v = f.choice<Http2Mode>("http2", {{"auto", Http2Mode::auto_}, {"on", Http2Mode::on},
+                                             {"off", Http2Mode::off}})) {
+    p.http2 = *v;
   }
   if (auto v = f.string("max_tokens_field")) {
     if (is_field_name(*v)) {

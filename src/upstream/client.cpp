@@ -6,6 +6,7 @@
 #include <array>
 #include <optional>
 #include <span>
+#include <unordered_set>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,7 +24,10 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/intrusive/list.hpp>
+#include <openssl/ssl.h>
 
+#include "connection.hpp"
+#include "h2_connection.hpp"
 #include "tollgate/core/log.hpp"
 
 namespace tollgate::upstream {
@@ -35,23 +39,15 @@ using asio::ip::tcp;
 using boost::system::error_code;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
-// One upstream connection, plain or TLS, with its read buffer. Owned by one request at a
-// time (and then linked into its Client's in-use list, for abort_all), or parked in its
-// Client's idle pool.
-class Connection : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
- public:
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;
-  std::chrono::steady_clock::time_point idle_since{};
-
-  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-};
-
 namespace {
 
-std::string origin_key(const config::Url& url) {
-  return url.scheme + "://" + url.host + ":" + std::to_string(url.port);
+// Pools are per origin and trust: a connection whose certificate was verified against one
+// provider's ca_file must not carry a request of a provider that trusts other CAs.
+std::string origin_key(const config::Provider& provider) {
+  const config::Url& url = provider.base_url;
+  std::string key = url.scheme + "://" + url.host + ":" + std::to_string(url.port);
+  if (url.tls() && !provider.ca_file.empty()) key += " ca=" + provider.ca_file;
+  return key;
 }
 
 std::string host_header(const config::Url& url) {
@@ -121,16 +117,43 @@ asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& 
 
 }  // namespace
 
-// Per-exchange state: the connection it owns, the response parser, and its read buffer
-// (16 KiB: the bound on body bytes held per exchange).
+// The most body bytes one read_some hands out (HTTP/1.1: the read buffer; HTTP/2: the piece
+// taken from the stream's pending bytes, whose flow-control window bounds them to 64 KiB).
+constexpr std::size_t kReadPiece = 16 * 1024;
+
+// Per-exchange state. HTTP/1.1: the connection it owns, the response parser, and its read
+// buffer (the bound on body bytes held per exchange). HTTP/2: `h2`, its stream on a shared
+// connection (conn stays null).
 struct Exchange::State {
+  // A constructor, not aggregate initialisation: that would zero `buffer` (16 KiB) on every
+  // exchange, which showed in callgrind.
+  State(Client& c, const config::Provider& p, std::unique_ptr<Connection> connection)
+      : client(c), provider(p), conn(std::move(connection)) {}
+
   Client& client;
   const config::Provider& provider;  // lives in the config snapshot the request holds
   std::unique_ptr<Connection> conn;
   bhttp::response_parser<bhttp::buffer_body> parser;
   std::string content_type;
   bool cancelled = false;  // never pool a connection whose read was cancelled mid-way
-  std::array<char, 16 * 1024> buffer{};
+  std::array<char, kReadPiece> buffer;  // filled by reads only
+  std::unique_ptr<H2Stream> h2 = nullptr;
+};
+
+struct Client::H2Pools {
+  std::unordered_map<std::string, std::unique_ptr<H2Pool>> by_origin;
+  // `auto` origins whose TLS handshake chose http/1.1: not asked for h2 again by this worker.
+  std::unordered_set<std::string> http1_only;
+};
+
+struct Client::H2Slot {
+  std::shared_ptr<H2Connection> h2;  // with a reserved stream slot
+  std::unique_ptr<Connection> http1;  // ALPN chose http/1.1: send this request over it
+};
+
+struct Client::H2Attempt {
+  Result<std::unique_ptr<Exchange>> result;
+  bool retry = false;  // the provider never processed the stream (GOAWAY, REFUSED_STREAM)
 };
 
 Exchange::Exchange(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -141,16 +164,60 @@ Exchange::~Exchange() {
   // which is what cancels the request at the provider.
   auto& s = *state_;
   if (s.conn && !s.cancelled && s.parser.is_done() && s.parser.get().keep_alive() && s.conn->buffer.size() == 0) {
-    s.client.release(s.provider.base_url, std::move(s.conn));
+    s.client.release(s.provider, std::move(s.conn));
   }
 }
 
-unsigned Exchange::status() const { return state_->parser.get().result_int(); }
+unsigned Exchange::status() const { return state_->h2 ? state_->h2->status : state_->parser.get().result_int(); }
 
-std::string_view Exchange::content_type() const { return state_->content_type; }
+std::string_view Exchange::content_type() const {
+  return state_->h2 ? std::string_view(state_->h2->content_type) : std::string_view(state_->content_type);
+}
+
+namespace {
+
+Failure cancelled_failure(const config::Provider& provider) {
+  return fail(Error::upstream_error, "Upstream request to '" + provider.name + "' was cancelled.");
+}
+
+// HTTP/2: the next piece of the stream's body; waits (stream_idle_timeout) for DATA. Each piece
+// handed out reopens that much flow-control window, so the provider runs at most one window
+// ahead of the reader. Terminal cancellation resets the stream.
+asio::awaitable<Result<std::string_view>> read_h2_some(H2Stream& h, const config::Provider& provider) {
+  const auto deadline = std::chrono::steady_clock::now() + provider.stream_idle_timeout;
+  for (;;) {
+    if (h.cancelled) co_return cancelled_failure(provider);
+    if (!h.pending.empty()) {
+      const std::size_t n = std::min(h.pending.size(), kReadPiece);
+      h.delivered.assign(h.pending, 0, n);
+      h.pending.erase(0, n);
+      h.connection->consume(h, n);
+      co_return std::string_view(h.delivered);
+    }
+    if (h.ended) co_return std::string_view{};
+    if (h.closed) {
+      co_return fail(Error::upstream_error, "Upstream provider '" + provider.name + "' failed while sending its response: " +
+                                                h.failure.value_or("stream closed") + ".");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      h.connection->cancel(h);
+      co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' sent nothing for too long.");
+    }
+    h.signal.expires_at(deadline);
+    co_await h.signal.async_wait(kAsTuple);
+    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) {
+      h.connection->cancel(h);
+      co_return cancelled_failure(provider);
+    }
+  }
+}
+
+}  // namespace
 
 asio::awaitable<Result<std::string_view>> Exchange::read_some() {
   auto& s = *state_;
+  if (s.h2) co_return co_await read_h2_some(*s.h2, s.provider);
   if (s.cancelled || !s.conn) {
     // cancel() may come between reads; a later read must not start waiting on the provider.
     s.conn.reset();
@@ -171,6 +238,10 @@ asio::awaitable<Result<std::string_view>> Exchange::read_some() {
 
 void Exchange::cancel() {
   auto& s = *state_;
+  if (s.h2) {
+    if (s.h2->connection) s.h2->connection->cancel(*s.h2);
+    return;
+  }
   if (!s.conn) return;
   boost::system::error_code ignored;
   s.conn->tcp().socket().cancel(ignored);
@@ -197,7 +268,10 @@ struct Client::InUse {
 };
 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(options), in_use_(std::make_unique<InUse>()) {}
+    : executor_(std::move(executor)),
+      options_(options),
+      in_use_(std::make_unique<InUse>()),
+      h2_(std::make_unique<H2Pools>()) {}
 
 Result<asio::ssl::context*> Client::tls_context(const config::Provider& provider) {
   auto& slot = tls_by_ca_[provider.ca_pem];
@@ -226,6 +300,7 @@ Client::~Client() { in_use_->list.clear(); }
 void Client::abort_all() {
   aborted_ = true;
   idle_.clear();
+  for (auto& [origin, pool] : h2_->by_origin) pool->abort_all("closed the connection: the gateway is stopping");
   for (Connection& conn : in_use_->list) {
     boost::system::error_code ignored;
     conn.tcp().socket().close(ignored);
@@ -233,9 +308,7 @@ void Client::abort_all() {
 }
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const config::Provider& provider) {
-  using namespace asio::experimental::awaitable_operators;
-  const config::Url& url = provider.base_url;
-  auto& idle = idle_[origin_key(url)];
+  auto& idle = idle_[origin_key(provider)];
   const auto now = std::chrono::steady_clock::now();
   while (!idle.empty()) {
     auto conn = std::move(idle.back());
@@ -245,7 +318,16 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
       co_return conn;
     }
   }
+  auto dialed = co_await dial(provider, {});
+  if (!dialed) co_return dialed.error();
+  in_use_->list.push_back(**dialed);
+  co_return std::move(*dialed);
+}
 
+asio::awaitable<Result<std::unique_ptr<Connection>>> Client::dial(const config::Provider& provider,
+                                                                  std::string_view alpn) {
+  using namespace asio::experimental::awaitable_operators;
+  const config::Url& url = provider.base_url;
   // Name resolution runs on Asio's resolver thread, never on this worker; bounded by a timer.
   tcp::resolver resolver(executor_);
   asio::steady_timer timer(executor_, provider.connect_timeout);
@@ -264,7 +346,6 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
 
   if (!url.tls()) {
     conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));
-    in_use_->list.push_back(*conn);
     co_return conn;
   }
   auto context = tls_context(provider);
@@ -273,17 +354,174 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::acquire(const confi
   if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), url.host.c_str())) {
     co_return provider_failure(provider, "rejected its TLS server name", {});
   }
+  if (!alpn.empty() && SSL_set_alpn_protos(conn->tls->native_handle(), reinterpret_cast<const unsigned char*>(alpn.data()),
+                                           static_cast<unsigned>(alpn.size())) != 0) {
+    co_return provider_failure(provider, "could not offer ALPN", {});
+  }
   conn->tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
   auto [handshake_ec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kAsTuple);
   if (handshake_ec) co_return provider_failure(provider, "failed the TLS handshake", handshake_ec);
-  in_use_->list.push_back(*conn);
   co_return conn;
 }
 
-void Client::release(const config::Url& origin, std::unique_ptr<Connection> connection) {
+namespace {
+
+// ALPN protocol lists, in wire format (length-prefixed names).
+constexpr std::string_view kAlpnH2{"\x02h2", 3};
+constexpr std::string_view kAlpnH2OrHttp11{"\x02h2\x08http/1.1", 12};
+
+bool negotiated_h2(Connection& conn) {
+  const unsigned char* name = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(conn.tls->native_handle(), &name, &length);
+  return length == 2 && name[0] == 'h' && name[1] == '2';
+}
+
+}  // namespace
+
+bool Client::wants_h2(const config::Provider& provider) const {
+  switch (provider.http2) {
+    case config::Http2Mode::off: return false;
+    case config::Http2Mode::on: return true;
+    case config::Http2Mode::auto_: break;
+  }
+  return provider.base_url.tls() && !h2_->http1_only.contains(origin_key(provider));
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Client::open_h2(const config::Provider& provider, H2Pool& pool) {
+  using namespace asio::experimental::awaitable_operators;
+  const bool require_h2 = provider.http2 == config::Http2Mode::on;
+  const std::string_view alpn = require_h2 ? kAlpnH2 : kAlpnH2OrHttp11;  // named: no `?:` inside co_await
+  auto dialed = co_await dial(provider, alpn);
+  if (!dialed) co_return dialed.error();
+  if ((*dialed)->tls && !negotiated_h2(**dialed)) {
+    if (require_h2) {
+      co_return provider_failure(provider, "did not agree to HTTP/2 (ALPN); set its http2 to auto or off", {});
+    }
+    co_return std::move(*dialed);
+  }
+  auto started = H2Connection::start(executor_, std::move(*dialed), provider, &pool.changed, options_.max_idle_age);
+  if (!started) co_return started.error();
+  std::shared_ptr<H2Connection> conn = *started;
+  pool.connections.push_back(conn);
+  // Streams go on it once the provider's SETTINGS tell how many it takes (within connect_timeout).
+  asio::steady_timer timer(executor_, provider.connect_timeout);
+  const auto ready_by = std::chrono::steady_clock::now() + provider.connect_timeout;
+  while (!conn->ready() && !conn->dead()) {
+    if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
+    if (std::chrono::steady_clock::now() >= ready_by) {
+      conn->abort("sent no HTTP/2 SETTINGS in time");
+      break;
+    }
+    co_await (pool.changed.async_wait(kAsTuple) || timer.async_wait(kAsTuple));
+  }
+  if (conn->dead()) co_return provider_failure(provider, "did not start HTTP/2 (no SETTINGS in time, or closed)", {});
+  co_return std::unique_ptr<Connection>{};
+}
+
+asio::awaitable<Result<Client::H2Slot>> Client::acquire_h2(const config::Provider& provider) {
+  using namespace asio::experimental::awaitable_operators;
+  const std::string origin = origin_key(provider);
+  auto& pool_slot = h2_->by_origin[origin];
+  if (!pool_slot) pool_slot = std::make_unique<H2Pool>(executor_);
+  H2Pool& pool = *pool_slot;
+  const auto deadline = std::chrono::steady_clock::now() + provider.first_byte_timeout;
+  for (;;) {
+    if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
+    if (provider.http2 == config::Http2Mode::auto_ && h2_->http1_only.contains(origin)) {
+      H2Slot use_http1;
+      co_return std::move(use_http1);
+    }
+    if (auto conn = pool.take_slot()) {
+      H2Slot slot;
+      slot.h2 = std::move(conn);
+      co_return std::move(slot);
+    }
+    std::size_t usable = 0;
+    for (const auto& c : pool.connections) usable += c->accepts_streams() ? 1 : 0;
+    // Dial when nothing is being dialed, or when more requests wait than the dials in flight
+    // will likely take (kAssumed per connection), within the per-origin cap.
+    constexpr std::size_t kAssumed = 100;
+    if (usable + pool.connecting < options_.max_h2_connections_per_origin &&
+        pool.waiting >= pool.connecting * kAssumed) {
+      ++pool.connecting;
+      auto opened = co_await open_h2(provider, pool);
+      --pool.connecting;
+      pool.changed.cancel();
+      if (!opened) co_return opened.error();
+      if (*opened) {  // an `auto` provider chose http/1.1
+        h2_->http1_only.insert(origin);
+        in_use_->list.push_back(**opened);
+        H2Slot slot;
+        slot.http1 = std::move(*opened);
+        co_return std::move(slot);
+      }
+      continue;
+    }
+    ++pool.waiting;
+    asio::steady_timer timer(executor_);
+    timer.expires_at(deadline);
+    co_await (pool.changed.async_wait(kAsTuple) || timer.async_wait(kAsTuple));
+    --pool.waiting;
+    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) co_return cancelled_failure(provider);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
+    }
+  }
+}
+
+asio::awaitable<Client::H2Attempt> Client::send_h2(const config::Provider& provider,
+                                                   std::shared_ptr<H2Connection> conn, std::string target,
+                                                   std::string body, std::string request_id) {
+  auto state = std::unique_ptr<Exchange::State>(new Exchange::State(*this, provider, nullptr));
+  state->h2 = std::make_unique<H2Stream>(executor_);
+  H2Stream& h = *state->h2;
+  std::vector<std::pair<std::string, std::string>> headers{
+      {":method", "POST"},
+      {":scheme", provider.base_url.tls() ? "https" : "http"},
+      {":authority", host_header(provider.base_url)},
+      {":path", std::move(target)},
+      {"content-type", "application/json"},
+      {"content-length", std::to_string(body.size())},
+      {"user-agent", "tollgate"},
+      {"x-request-id", std::move(request_id)}};
+  if (provider.api_key) headers.emplace_back("authorization", "Bearer " + *provider.api_key);
+  auto submitted = conn->submit(h, std::move(headers), std::move(body));
+  if (!submitted) {
+    H2Attempt attempt{submitted.error(), h.refused};
+    co_return std::move(attempt);
+  }
+
+  // The response head within first_byte_timeout.
+  const auto deadline = std::chrono::steady_clock::now() + provider.first_byte_timeout;
+  while (!h.head_done) {
+    if (h.closed) {
+      H2Attempt attempt{provider_failure(provider, "failed before responding: " + h.failure.value_or("stream closed"), {}),
+                        h.refused};
+      co_return std::move(attempt);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      H2Attempt attempt{fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time."),
+                        false};
+      co_return std::move(attempt);
+    }
+    h.signal.expires_at(deadline);
+    co_await h.signal.async_wait(kAsTuple);
+    const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+    if (cancelled != asio::cancellation_type::none) {
+      H2Attempt attempt{cancelled_failure(provider), false};
+      co_return std::move(attempt);
+    }
+  }
+  H2Attempt attempt{std::unique_ptr<Exchange>(new Exchange(std::move(state))), false};
+  co_return std::move(attempt);
+}
+
+void Client::release(const config::Provider& provider, std::unique_ptr<Connection> connection) {
   connection->unlink();
   if (aborted_) return;
-  auto& idle = idle_[origin_key(origin)];
+  auto& idle = idle_[origin_key(provider)];
   if (idle.size() >= options_.max_idle_per_origin) return;
   connection->idle_since = std::chrono::steady_clock::now();
   idle.push_back(std::move(connection));
@@ -296,7 +534,29 @@ asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Pr
     co_return fail(Error::upstream_error, "Upstream provider '" + provider.name + "' has no API key: set " +
                                               provider.api_key_env + " in the gateway's environment.");
   }
-  auto acquired = co_await acquire(provider);
+  if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
+  std::unique_ptr<Connection> http1;
+  if (wants_h2(provider)) {
+    // HTTP/2. A stream the provider never processed (GOAWAY below its id, REFUSED_STREAM) is
+    // safe to send again, even a POST: at most twice more, on another connection.
+    for (int attempt = 1;; ++attempt) {
+      auto slot = co_await acquire_h2(provider);
+      if (!slot) co_return slot.error();
+      if (!slot->h2) {
+        http1 = std::move(slot->http1);  // an `auto` provider chose HTTP/1.1
+        break;
+      }
+      auto sent = co_await send_h2(provider, std::move(slot->h2), provider.base_url.path + std::string(path), body,
+                                   request_id);
+      if (sent.result || !sent.retry || attempt == 3 || aborted_) co_return std::move(sent.result);
+      log::warn("upstream HTTP/2 stream refused (GOAWAY or REFUSED_STREAM); sending it again",
+                {{"provider", provider.name}, {"request_id", request_id}});
+    }
+  }
+
+  // HTTP/1.1.
+  Result<std::unique_ptr<Connection>> acquired = std::move(http1);
+  if (!*acquired) acquired = co_await acquire(provider);
   if (!acquired) co_return acquired.error();
   if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
 
@@ -310,7 +570,7 @@ asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Pr
   req.body() = std::move(body);
   req.prepare_payload();
 
-  auto state = std::unique_ptr<Exchange::State>(new Exchange::State{*this, provider, std::move(*acquired), {}, {}});
+  auto state = std::unique_ptr<Exchange::State>(new Exchange::State(*this, provider, std::move(*acquired)));
   state->parser.body_limit(boost::none);  // bounded by read_all's max or streamed through
   Result<void> head = Result<void>{};
   // Statements, not `?:` around co_await (see README: GCC 12.2 double-frees temporaries there).

@@ -94,6 +94,11 @@ struct ServerConfig {
   Millis shutdown_grace{30'000};
 };
 
+// HTTP/2 to a provider. `auto`: offer ALPN "h2,http/1.1" on https and use what the provider
+// picks; plain http stays HTTP/1.1 (there is no ALPN). `on`: https requires ALPN h2 (a
+// request fails otherwise); http uses h2c with prior knowledge. `off`: HTTP/1.1 only.
+enum class Http2Mode { auto_, on, off };
+
 struct Provider {
   std::string name;
   std::string type = "openai";
@@ -109,6 +114,7 @@ struct Provider {
   // system trust store. For providers behind a private CA, and for tests.
   std::string ca_file;
   std::string ca_pem;  // the contents of ca_file, read at load time
+  Http2Mode http2 = Http2Mode::auto_;
 };
 
 struct Model {

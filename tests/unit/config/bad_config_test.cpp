@@ -84,6 +84,8 @@ std::vector<BadCase> cases() {
       {"price_too_precise", price_model("\"0.0000000001\""), {}, {"/cfg/tollgate.yaml:6:25: " + kPrice + "\"0.0000000001\""}},
       {"price_missing", "providers:\n  p: {base_url: http://x}\nmodels:\n  m: {provider: p, input_usd_per_mtok: 1}\n", {},
        {"/cfg/tollgate.yaml:4:6: models.m: missing required key \"output_usd_per_mtok\""}},
+      {"http2_unknown_mode", "providers:\n  p: {base_url: http://x, http2: yes}\n", {},
+       {"/cfg/tollgate.yaml:2:34: providers.p.http2: expected one of auto, on, off, got \"yes\""}},
       {"url_scheme_ftp", "providers:\n  p:\n    base_url: ftp://x/v1\n", {},
        {"/cfg/tollgate.yaml:3:15: providers.p.base_url: unsupported URL scheme \"ftp\" (expected http or https)"}},
       {"url_without_host", "providers:\n  p:\n    base_url: http:///v1\n", {},

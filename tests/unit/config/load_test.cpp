@@ -27,6 +27,14 @@ const Config& expect_config(const LoadResult& r) {
   return r.config ? *r.config : kEmpty;
 }
 
+TEST(Load, ProviderHttp2DefaultsToAutoAndReadsEachMode) {
+  const Config& c = expect_config(load_text("providers:\n  a: {base_url: https://x}\n  b: {base_url: http://y, http2: off}\n"
+                                            "  c: {base_url: http://z, http2: auto}\n"));
+  EXPECT_EQ(c.providers.at("a").http2, Http2Mode::auto_);
+  EXPECT_EQ(c.providers.at("b").http2, Http2Mode::off);
+  EXPECT_EQ(c.providers.at("c").http2, Http2Mode::auto_);
+}
+
 TEST(Load, EmptyGatewayFileGivesDefaults) {
   const LoadResult r = load_text("");
   const Config& c = expect_config(r);
@@ -99,6 +107,7 @@ providers:
     first_byte_timeout_ms: 12
     stream_idle_timeout_ms: 13
     max_tokens_field: max_tokens
+    http2: on
 models:
   small: {provider: local, input_usd_per_mtok: "0.000000001", output_usd_per_mtok: 12.5, max_output_tokens: 512,
           upstream_model: llama-3-8b}
@@ -147,6 +156,7 @@ models:
   EXPECT_EQ(p.first_byte_timeout, milliseconds{12});
   EXPECT_EQ(p.stream_idle_timeout, milliseconds{13});
   EXPECT_EQ(p.max_tokens_field, "max_tokens");
+  EXPECT_EQ(p.http2, Http2Mode::on);
   const Model& m = c.models.at("small");
   EXPECT_EQ(m.name, "small");
   EXPECT_EQ(m.provider, "local");
