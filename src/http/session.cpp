@@ -1,12 +1,20 @@
-#include "tollgate/http/session.hpp"
+// HTTP/1.1 on either transport (see serve.hpp).
+#include "serve.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <optional>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -15,6 +23,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
@@ -33,9 +42,10 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // The HTTP/1.1 side of ResponseWriter: one whole response, or a chunked stream, on the
 // session's connection. `buffer` is the session's read buffer, where bytes a client pipelines
 // during a stream are kept for the next request.
+template <class Stream>
 class Http1Writer final : public ResponseWriter {
  public:
-  Http1Writer(beast::tcp_stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
+  Http1Writer(Stream& stream, beast::flat_buffer& buffer, unsigned version, bool keep_alive,
               const SessionOptions& options)
       : stream_(stream), buffer_(buffer), version_(version), keep_alive_(keep_alive), options_(options) {}
 
@@ -45,7 +55,7 @@ class Http1Writer final : public ResponseWriter {
     keep_alive_ = keep_alive_ && response.keep_alive();
     response.keep_alive(keep_alive_);
     response.prepare_payload();
-    stream_.expires_after(options_.io_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     auto [ec, n] = co_await bhttp::async_write(stream_, response, kAsTuple);
     co_return ec;
   }
@@ -59,14 +69,14 @@ class Http1Writer final : public ResponseWriter {
     if (version_ >= 11) res.chunked(true);
     chunked_ = version_ >= 11;
     bhttp::response_serializer<bhttp::empty_body> serializer{res};
-    stream_.expires_after(options_.io_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kAsTuple);
     co_return ec;
   }
 
   asio::awaitable<error_code> write_chunk(std::string_view bytes) override {
     if (bytes.empty()) co_return error_code{};
-    stream_.expires_after(options_.io_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     if (chunked_) {
       auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes)), kAsTuple);
       co_return ec;
@@ -77,22 +87,38 @@ class Http1Writer final : public ResponseWriter {
 
   asio::awaitable<error_code> finish_stream() override {
     if (!chunked_) co_return error_code{};
-    stream_.expires_after(options_.io_timeout);
+    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kAsTuple);
     co_return ec;
   }
 
   asio::awaitable<void> wait_disconnect() override {
-    auto& socket = stream_.socket();
+    auto& socket = beast::get_lowest_layer(stream_).socket();
     for (;;) {
       auto [ec] = co_await socket.async_wait(asio::ip::tcp::socket::wait_read, kAsTuple);
       if (ec == asio::error::operation_aborted) co_return;  // cancelled: the stream ended first
       if (ec) co_return;
-      if (buffer_.size() >= options_.max_header_bytes) co_return;  // pipelining flood: give up on it
-      error_code read_ec;
-      const auto n = socket.read_some(buffer_.prepare(4096), read_ec);  // readable: does not block
-      if (read_ec || n == 0) co_return;  // EOF or reset: the client is gone
-      buffer_.commit(n);                 // a pipelined request: keep it for after this response
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        if (buffer_.size() >= options_.max_header_bytes) co_return;  // pipelining flood: give up on it
+        error_code read_ec;
+        const auto n = socket.read_some(buffer_.prepare(4096), read_ec);  // readable: does not block
+        if (read_ec || n == 0) co_return;  // EOF or reset: the client is gone
+        buffer_.commit(n);                 // a pipelined request: keep it for after this response
+      } else {
+        // TLS: bytes cannot be read past the TLS layer while a response is being written. EOF
+        // or a reset shows in a peek; TLS records (a close_notify, a pipelined request) stay
+        // queued, and a client that left is then noticed by the next failed write.
+        char byte = 0;
+        const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0) co_return;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) co_return;
+        if (n > 0) {
+          asio::steady_timer park(socket.get_executor());
+          park.expires_at(asio::steady_timer::time_point::max());
+          co_await park.async_wait(kAsTuple);  // only cancellation ends this
+          co_return;
+        }
+      }
     }
   }
 
@@ -100,7 +126,7 @@ class Http1Writer final : public ResponseWriter {
   bool keep_alive() const { return keep_alive_; }
 
  private:
-  beast::tcp_stream& stream_;
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   unsigned version_;
   bool keep_alive_;
@@ -111,7 +137,8 @@ class Http1Writer final : public ResponseWriter {
 
 // Answers a request the session refuses before the handler sees it, then closes.
 // Counted in tollgate_rejected_total with reason invalid (malformed) or body (too large).
-asio::awaitable<void> reject(beast::tcp_stream& stream, Failure refusal, std::chrono::milliseconds io_timeout,
+template <class Stream>
+asio::awaitable<void> reject(Stream& stream, Failure refusal, std::chrono::milliseconds io_timeout,
                              SessionTracker& tracker, std::chrono::steady_clock::time_point started) {
   const auto err = api::to_error_response(refusal);
   if (tracker.metrics != nullptr) {
@@ -126,7 +153,7 @@ asio::awaitable<void> reject(beast::tcp_stream& stream, Failure refusal, std::ch
   response.set(bhttp::field::content_type, "application/json");
   response.set("x-request-id", next_request_id());
   response.body() = err.body;
-  stream.expires_after(io_timeout);
+  beast::get_lowest_layer(stream).expires_after(io_timeout);
   response.keep_alive(false);
   response.prepare_payload();
   co_await bhttp::async_write(stream, response, kAsTuple);
@@ -151,22 +178,36 @@ std::optional<Failure> refusal_for(const error_code& ec) {
 }
 
 // Waits for the first byte of the next request; false when the client went away or idled out.
-asio::awaitable<bool> await_first_byte(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <class Stream>
+asio::awaitable<bool> await_first_byte(Stream& stream, beast::flat_buffer& buffer,
                                        std::chrono::milliseconds timeout) {
   if (buffer.size() > 0) co_return true;
-  stream.expires_after(timeout);
+  beast::get_lowest_layer(stream).expires_after(timeout);
   auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
   buffer.commit(n);
   co_return !ec && n > 0;
 }
 
+// Ends the connection after a response that did not keep it alive: FIN for plain TCP, a
+// close_notify (bounded wait) for TLS.
+asio::awaitable<void> close_after_response(beast::tcp_stream& stream, std::chrono::milliseconds) {
+  error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+asio::awaitable<void> close_after_response(beast::ssl_stream<beast::tcp_stream>& stream,
+                                           std::chrono::milliseconds timeout) {
+  beast::get_lowest_layer(stream).expires_after(std::min(timeout, std::chrono::milliseconds(2000)));
+  co_await stream.async_shutdown(kAsTuple);  // the peer's close_notify may never come: bounded
+  error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+}
+
 }  // namespace
 
-asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions options, Handler& handler,
-                                  SessionTracker& tracker) {
-  socket.set_option(asio::ip::tcp::no_delay(true));
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
+template <class Stream>
+asio::awaitable<void> serve_http1(Stream& stream, beast::flat_buffer buffer, SessionOptions options,
+                                  Handler& handler, SessionTracker& tracker) {
   bool first_request = true;
 
   while (!tracker.draining) {
@@ -180,7 +221,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
 
-    stream.expires_after(options.header_timeout);
+    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
     auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
     if (head_ec) {
       if (auto refusal = refusal_for(head_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
@@ -194,12 +235,12 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     // curl and others wait for this before sending a body larger than 1 KiB.
     if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream.expires_after(options.io_timeout);
+      beast::get_lowest_layer(stream).expires_after(options.io_timeout);
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), kAsTuple);
       if (ec) co_return;
     }
 
-    stream.expires_after(options.io_timeout);
+    beast::get_lowest_layer(stream).expires_after(options.io_timeout);
     auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
     if (body_ec) {
       if (auto refusal = refusal_for(body_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
@@ -207,7 +248,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
     }
 
     Request request = parser.release();
-    Http1Writer writer(stream, buffer, request.version(), request.keep_alive() && !tracker.draining, options);
+    Http1Writer<Stream> writer(stream, buffer, request.version(), request.keep_alive() && !tracker.draining, options);
     {
       ++tracker.active_requests;
       struct Done {
@@ -221,11 +262,15 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionOptions o
       co_return;
     }
     if (!writer.keep_alive()) {
-      error_code ignored;
-      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      co_await close_after_response(stream, options.io_timeout);
       co_return;
     }
   }
 }
+
+template asio::awaitable<void> serve_http1<PlainStream>(PlainStream&, beast::flat_buffer, SessionOptions, Handler&,
+                                                        SessionTracker&);
+template asio::awaitable<void> serve_http1<TlsStream>(TlsStream&, beast::flat_buffer, SessionOptions, Handler&,
+                                                      SessionTracker&);
 
 }  // namespace tollgate::http

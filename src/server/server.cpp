@@ -1,5 +1,7 @@
 #include "tollgate/server/server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <optional>
@@ -11,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -127,9 +130,10 @@ auto log_failure(std::string_view what) {
   };
 }
 
-// Accepts until the acceptor is closed. `acceptor`, `handler` and `tracker` belong to the worker.
+// Accepts until the acceptor is closed. `acceptor`, `handler` and `tracker` belong to the worker;
+// `tls` (the process's server context, shared read-only by the workers) is null for plain TCP.
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions options, http::Handler& handler,
-                                  http::SessionTracker& tracker) {
+                                  http::SessionTracker& tracker, asio::ssl::context* tls) {
   asio::steady_timer backoff(acceptor.get_executor());
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
@@ -141,8 +145,14 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions 
       co_await backoff.async_wait(kAsTuple);
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), http::run_session(std::move(socket), options, handler, tracker),
-                   log_failure("http session"));
+    if (tls != nullptr) {
+      asio::co_spawn(acceptor.get_executor(),
+                     http::run_tls_session(std::move(socket), *tls, options, handler, tracker),
+                     log_failure("https session"));
+    } else {
+      asio::co_spawn(acceptor.get_executor(), http::run_session(std::move(socket), options, handler, tracker),
+                     log_failure("http session"));
+    }
   }
 }
 
@@ -272,6 +282,31 @@ asio::awaitable<metrics::Shard> copy_shard(Worker& worker) {
       worker.io, [&worker]() -> asio::awaitable<metrics::Shard> { co_return worker.metrics; }, asio::use_awaitable);
 }
 
+using ProtectionCounts = std::array<std::uint64_t, http::kHttp2ProtectionCount>;
+
+// Copies `worker`'s HTTP/2 protection counters on the worker's own thread.
+asio::awaitable<ProtectionCounts> copy_protection_counts(Worker& worker) {
+  co_return co_await asio::co_spawn(
+      worker.io,
+      [&worker]() -> asio::awaitable<ProtectionCounts> {
+        ProtectionCounts counts{};
+        std::copy(std::begin(worker.api_tracker.h2_closes), std::end(worker.api_tracker.h2_closes), counts.begin());
+        co_return counts;
+      },
+      asio::use_awaitable);
+}
+
+// tollgate_http2_protection_closes_total{reason}: every reason, zeros included.
+void write_protection_closes(std::string& out, const ProtectionCounts& counts) {
+  std::vector<metrics::Sample> samples;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    samples.push_back({{{"reason", http::protection_name(static_cast<http::Http2Protection>(i))}}, counts[i]});
+  }
+  metrics::write_family(out, "tollgate_http2_protection_closes_total",
+                        "HTTP/2 connections closed with GOAWAY because a protection tripped, by reason.",
+                        metrics::Type::counter, samples);
+}
+
 // tollgate_budget_used_ratio{tenant,window}: spend over limit for every tenant with a budget,
 // read from the limits store (on the admin worker). Tenants the store cannot answer for are left out.
 asio::awaitable<void> write_budget_ratios(std::string& out, Worker& admin) {
@@ -303,8 +338,11 @@ asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>
                                             const ReloadCounts& reloads) {
   metrics::Shard merged;
   limits::StoreErrorStats errors;
+  ProtectionCounts protection_closes{};
   for (auto& worker : workers) {
     merged.merge(co_await copy_shard(*worker));
+    const ProtectionCounts counts = co_await copy_protection_counts(*worker);
+    for (std::size_t i = 0; i < counts.size(); ++i) protection_closes[i] += counts[i];
     const auto s = worker->guard->stats();
     errors.rate_limits_local += s.rate_limits_local;
     errors.rate_limits_open += s.rate_limits_open;
@@ -337,6 +375,7 @@ asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>
                         metrics::Type::counter,
                         {{{{"result", "ok"}}, reloads.ok.load(std::memory_order_relaxed)},
                          {{{"result", "error"}}, reloads.error.load(std::memory_order_relaxed)}});
+  write_protection_closes(out, protection_closes);
   co_return out;
 }
 
@@ -367,6 +406,17 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   }
   // Throws (a start-up error main reports) when the sink cannot be opened.
   const std::unique_ptr<usage::Sink> sink = usage::open_sink(config->usage, count);
+  // The API listener's TLS context (tls configured), shared read-only by every worker.
+  std::unique_ptr<asio::ssl::context> tls;
+  if (config->tls) {
+    tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    try {
+      http::configure_server_tls(*tls, config->tls->cert_file, config->tls->key_file);
+    } catch (const std::exception& e) {
+      log::error("cannot start the TLS API listener", {{"error", e.what()}});
+      return 1;
+    }
+  }
   const std::unique_ptr<gateway::AccessLog> access_log = gateway::AccessLog::open(config->log, count);
   std::vector<std::unique_ptr<Worker>> workers;
   // /readyz: every worker's limits store answers (the local store always does) and the usage
@@ -397,10 +447,10 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
 
   const auto options = session_options(config->server);
   for (auto& worker : workers) {
-    asio::co_spawn(worker->io, accept_loop(*worker->api_acceptor, options, *worker->gateway, worker->api_tracker),
+    asio::co_spawn(worker->io, accept_loop(*worker->api_acceptor, options, *worker->gateway, worker->api_tracker, tls.get()),
                    log_failure("api accept loop"));
   }
-  asio::co_spawn(first.io, accept_loop(*first.admin_acceptor, options, first.admin, first.admin_tracker),
+  asio::co_spawn(first.io, accept_loop(*first.admin_acceptor, options, first.admin, first.admin_tracker, nullptr),
                  log_failure("admin accept loop"));
 
   asio::io_context control{1};
@@ -427,7 +477,8 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   if (!ready()) log::warn("limits store not reachable yet; admitting per on_store_error until it is");
   log::info("listening", {{"api", to_string(api)},
                           {"admin", to_string(first.admin_acceptor->local_endpoint())},
-                          {"workers", std::to_string(count)}});
+                          {"workers", std::to_string(count)},
+                          {"tls", tls ? "on" : "off"}});
   control.run();
   for (auto& worker : workers) worker->thread.join();
   sink->close();  // every event handed over is written, delivered or spooled

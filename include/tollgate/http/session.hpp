@@ -1,10 +1,14 @@
 #pragma once
-// HTTP stage: one downstream HTTP/1.1 connection (Beast), from accept to close.
+// HTTP stage: one downstream connection from accept to close: HTTP/1.1 (Beast) or HTTP/2
+// (nghttp2, h2c with prior knowledge on the plain listener, h2 via ALPN over TLS).
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "tollgate/http/handler.hpp"
 
@@ -14,6 +18,22 @@ class Shard;
 
 namespace tollgate::http {
 
+// HTTP/2 connection protections (defaults after Envoy's and nginx's). Each violation ends the
+// connection with GOAWAY(ENHANCE_YOUR_CALM) and is counted in SessionTracker::h2_closes.
+struct Http2Limits {
+  // SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are refused (RST_STREAM REFUSED_STREAM).
+  std::uint32_t max_concurrent_streams = 100;
+  // The window the flood counters below are measured over (fixed windows).
+  std::chrono::milliseconds interval{10'000};
+  // Rapid Reset (CVE-2023-44487): client RST_STREAM frames per interval.
+  std::size_t max_resets_per_interval = 200;
+  // SETTINGS (non-ACK) and PING (non-ACK) frames per interval.
+  std::size_t max_settings_per_interval = 100;
+  std::size_t max_pings_per_interval = 100;
+  // CONTINUATION flood (CVE-2024-27919): frames after one HEADERS before END_HEADERS.
+  std::size_t max_continuations = 8;
+};
+
 struct SessionOptions {
   std::size_t max_header_bytes = 61'440;
   std::size_t max_header_fields = 100;
@@ -21,24 +41,56 @@ struct SessionOptions {
   // The first request head must arrive within header_timeout of accept. Between requests on
   // a kept-alive connection the client may stay silent for idle_timeout; once its first byte
   // arrives, the rest of the head must follow within header_timeout (slowloris bound).
+  // HTTP/2: an idle connection (no open stream) closes after idle_timeout; a stream's head must
+  // complete within header_timeout of its HEADERS frame, its body within io_timeout.
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{75'000};
-  // Bound on reading a request body and on writing a response to a stalled client.
+  // Bound on reading a request body and on writing a response to a stalled client (HTTP/2: a
+  // stream whose flow-control window stays shut this long is reset).
   std::chrono::milliseconds io_timeout{75'000};
+  Http2Limits http2;
 };
+
+// Why an HTTP/2 connection was closed by a protection (tollgate_http2_protection_closes_total).
+enum class Http2Protection : std::uint8_t {
+  rapid_reset,
+  continuation_flood,
+  settings_flood,
+  ping_flood,
+  header_list_too_large,
+  flood,  // nghttp2's own bound on queued control-frame answers (NGHTTP2_ERR_FLOODED)
+};
+inline constexpr std::size_t kHttp2ProtectionCount = 6;
+// The metric label of `reason`.
+const char* protection_name(Http2Protection reason);
 
 // Per-worker counters the server uses to drain on shutdown. Touched only on the worker thread.
 struct SessionTracker {
   std::size_t active_requests = 0;
-  bool draining = false;  // when set, responses close their connection
+  bool draining = false;  // when set, responses close their connection (HTTP/2: GOAWAY)
   // Where requests refused before reaching the handler (malformed, too large) are counted;
   // null: not counted (the admin listener).
   metrics::Shard* metrics = nullptr;
+  // HTTP/2 connections closed by a protection, indexed by Http2Protection.
+  std::uint64_t h2_closes[kHttp2ProtectionCount] = {};
 };
 
 // Serves requests on `socket` until the client closes, a deadline passes, or the tracker
-// drains. `handler` and `tracker` belong to the worker and outlive every session on it.
+// drains. A connection that opens with the HTTP/2 client preface is served as h2c (prior
+// knowledge); any other as HTTP/1.1. `handler` and `tracker` belong to the worker and outlive
+// every session on it.
 boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, SessionOptions options,
                                          Handler& handler, SessionTracker& tracker);
+
+// The same over TLS: the handshake must finish within options.header_timeout; ALPN `h2`
+// selects HTTP/2, anything else (or no ALPN) HTTP/1.1. `tls` is configured by
+// configure_server_tls and outlives the session.
+boost::asio::awaitable<void> run_tls_session(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls,
+                                             SessionOptions options, Handler& handler, SessionTracker& tracker);
+
+// Makes `tls` a server context for the API listener: TLS 1.2+, certificate chain and key from
+// PEM files, ALPN selecting h2 (when offered) else http/1.1. Throws std::runtime_error naming
+// the file and OpenSSL's reason when the certificate or key cannot be loaded.
+void configure_server_tls(boost::asio::ssl::context& tls, const std::string& cert_file, const std::string& key_file);
 
 }  // namespace tollgate::http
