@@ -9,9 +9,10 @@ packages=(
   libnghttp2-dev libhiredis-dev librdkafka-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
-  # prometheus: promtool checks the /metrics page; file: dpkg-shlibdeps (the .deb test) uses it.
+  # prometheus: promtool checks the /metrics page; file: dpkg-shlibdeps (the .deb test) uses it;
+  # nghttp2-client: nghttp, the HTTP/2 tests' reference client.
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev openssl nodejs npm redis-server
-             prometheus file)
+             prometheus file nghttp2-client)
 fi
 
 missing=()
