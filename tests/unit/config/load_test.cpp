@@ -28,8 +28,10 @@ const Config& expect_config(const LoadResult& r) {
 }
 
 TEST(Load, ProviderHttp2DefaultsToAutoAndReadsEachMode) {
-  const Config& c = expect_config(load_text("providers:\n  a: {base_url: https://x}\n  b: {base_url: http://y, http2: off}\n"
-                                            "  c: {base_url: http://z, http2: auto}\n"));
+  // The result is held: the Config lives inside it.
+  const LoadResult r = load_text("providers:\n  a: {base_url: https://x}\n  b: {base_url: http://y, http2: off}\n"
+                                 "  c: {base_url: http://z, http2: auto}\n");
+  const Config& c = expect_config(r);
   EXPECT_EQ(c.providers.at("a").http2, Http2Mode::auto_);
   EXPECT_EQ(c.providers.at("b").http2, Http2Mode::off);
   EXPECT_EQ(c.providers.at("c").http2, Http2Mode::auto_);
