@@ -33,10 +33,6 @@ work="$(mktemp -d /tmp/tollgate-admission-bench.XXXXXX)"
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # --- mock upstream and redis-server ---------------------------------------------------------
 "$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
 mock_pid=$!
