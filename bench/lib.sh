@@ -86,3 +86,22 @@ machine_description() {
   echo "$(date -u +%Y-%m-%dT%H:%MZ); $(nproc) cores (${cpu:-unknown CPU}), $mem_gib GiB RAM," \
        "Linux $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# start_mock [ARGS...]: starts the mock upstream ($mock, one thread, a free loopback port, plus
+# ARGS) with its output in $work; sets mock_pid and mock_port. Not in a subshell: it records the PID.
+start_mock() {
+  "$mock" --threads 1 --listen 127.0.0.1:0 "$@" >"$work/mock.out" 2>"$work/mock.err" &
+  mock_pid=$!
+  pids+=("$mock_pid")
+  mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
+}
+
+# write_bench_tenant: a fresh key for tenant `bench` on a plan without limits; sets `key` and
+# writes $work/tenants.yaml.
+write_bench_tenant() {
+  local out entry
+  out="$("$tollgate" keygen --tenant bench --name bench)"
+  key="$(sed -n 1p <<<"$out")"
+  entry="$(grep -E '^ *(- name|prefix|sha256|status):' <<<"$out" | sed 's/^/      /')"
+  printf 'plans:\n  none: {}\ntenants:\n  bench:\n    plan: none\n    keys:\n%s\n' "$entry" >"$work/tenants.yaml"
+}

@@ -34,10 +34,7 @@ work="$(mktemp -d /tmp/tollgate-admission-bench.XXXXXX)"
 source bench/lib.sh
 
 # --- mock upstream and redis-server ---------------------------------------------------------
-"$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
-mock_pid=$!
-pids+=("$mock_pid")
-mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
+start_mock
 
 redis_port="$(free_port)"
 /usr/bin/redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$work" \

@@ -34,24 +34,10 @@ work="$(mktemp -d /tmp/tollgate-h2-bench.XXXXXX)"
 source bench/lib.sh
 
 # --- mock upstream ------------------------------------------------------------------------
-"$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
-mock_pid=$!
-pids+=("$mock_pid")
-mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
+start_mock
 
 # --- gateway: local store, file sink, one tenant without limits ----------------------------
-out="$("$tollgate" keygen --tenant bench --name bench)"
-key="$(sed -n 1p <<<"$out")"
-entry="$(grep -E '^ *(- name|prefix|sha256|status):' <<<"$out" | sed 's/^/      /')"
-cat >"$work/tenants.yaml" <<EOF
-plans:
-  none: {}
-tenants:
-  bench:
-    plan: none
-    keys:
-${entry}
-EOF
+write_bench_tenant
 cat >"$work/tollgate.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0

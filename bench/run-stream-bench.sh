@@ -43,10 +43,7 @@ work="$(mktemp -d /tmp/tollgate-stream-bench.XXXXXX)"
 source bench/lib.sh
 
 # --- mock upstream: one worker --------------------------------------------------------------
-"$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
-mock_pid=$!
-pids+=("$mock_pid")
-mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
+start_mock
 
 # --- gateway: one worker, a tenant with no limits, the mock as its only provider ------------
 keygen="$("$tollgate" keygen --tenant bench --name bench)"

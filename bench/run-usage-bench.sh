@@ -35,10 +35,7 @@ work="$(mktemp -d /tmp/tollgate-usage-bench.XXXXXX)"
 source bench/lib.sh
 
 # --- mock upstream and the mock Kafka cluster ------------------------------------------------
-"$mock" --threads 1 --listen 127.0.0.1:0 >"$work/mock.out" 2>"$work/mock.err" &
-mock_pid=$!
-pids+=("$mock_pid")
-mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
+start_mock
 
 "$kafka" --brokers 3 --topic llm.usage --partitions 4 >"$work/kafka.out" 2>"$work/kafka.err" &
 kafka_pid=$!
