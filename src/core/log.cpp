@@ -25,8 +25,9 @@ std::string_view level_name(Level level) {
   return "info";
 }
 
-void append_timestamp(std::string& out) {
-  const auto now = std::chrono::system_clock::now();
+}  // namespace
+
+void append_timestamp(std::string& out, std::chrono::system_clock::time_point now) {
   const auto secs = std::chrono::system_clock::to_time_t(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm{};
@@ -37,8 +38,6 @@ void append_timestamp(std::string& out) {
   out += buf;
 }
 
-}  // namespace
-
 void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
@@ -48,7 +47,7 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
   std::string line;
   line.reserve(128 + message.size());
   line += "{\"ts\":\"";
-  append_timestamp(line);
+  append_timestamp(line, std::chrono::system_clock::now());
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";

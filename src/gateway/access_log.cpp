@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdio>
-#include <ctime>
 #include <string>
 #include <utility>
 
@@ -21,18 +19,6 @@ usage::LineSinkLabels labels() {
   l.subject = "access log";
   l.limit_key = "log.access_max_bytes";
   return l;
-}
-
-// As the process log writes "ts": RFC 3339 UTC with milliseconds.
-void append_timestamp(std::string& out, std::chrono::system_clock::time_point now) {
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
-  out += buf;
 }
 
 // `"name":"value"` after a comma; `name` is a literal that needs no escaping.
@@ -57,7 +43,7 @@ std::string access_line(const AccessRecord& r, std::chrono::system_clock::time_p
   std::string line;
   line.reserve(512);
   line += "{\"ts\":\"";
-  append_timestamp(line, now);
+  log::append_timestamp(line, now);
   line += "\",\"level\":\"info\",\"msg\":\"request\"";
   field(line, "request_id", r.request_id);
   field(line, "tenant", r.tenant);

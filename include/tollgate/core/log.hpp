@@ -2,7 +2,9 @@
 // Structured logging for every stage: one JSON object per line on stderr, written with a
 // single write(2) so lines from different workers never interleave. Callers must never pass
 // a key, a key hash, a provider secret or a prompt as a field value.
+#include <chrono>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -16,6 +18,10 @@ void set_level(Level level);
 bool enabled(Level level);
 // Thread-safe; never blocks for longer than one write(2) to stderr.
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+// Appends a log line's `ts` text: RFC 3339, UTC, milliseconds (for writers of log-shaped lines,
+// such as the access log).
+void append_timestamp(std::string& out, std::chrono::system_clock::time_point now);
 
 inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::info, m, f); }
 inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::warn, m, f); }
