@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,7 @@ struct FakeState {
   bool hold = false;             // writes wait (bounded) until released
   bool holding = false;          // a write is waiting now
   int syncs = 0;
+  int writes = 0;                // write calls
 };
 
 class FakeOutput final : public LineOutput {
@@ -42,6 +44,7 @@ class FakeOutput final : public LineOutput {
       state_->changed.wait_for(lock, std::chrono::seconds(10), [&] { return !state_->hold; });
       state_->holding = false;
     }
+    ++state_->writes;
     if (state_->fail_with == 0) {
       state_->written += lines;
       return {lines.size(), 0};
@@ -148,6 +151,22 @@ TEST(LineWriter, SyncsWithinTheIntervalAndAtClose) {
   EXPECT_TRUE(poll_until([&] { return h.writer.stats().delivered == 2; }));
   h.writer.close();
   EXPECT_GT(h.with_state([](FakeState& s) { return s.syncs; }), before);
+}
+
+// Under a steady trickle the writer batches: it lingers after each write instead of being woken
+// (a futex call on the worker) and writing (a write(2)) for every record. 200 records 100 us
+// apart took about 200 writes before the linger; with it, one per 2 ms, about 10.
+TEST(LineWriter, ASteadyTrickleIsWrittenInBatchesNotOneWritePerRecord) {
+  Harness h;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t n = 0; n < 200; ++n) {
+    h.writer.emit(0, make_record(0, n));
+    std::this_thread::sleep_until(start + std::chrono::microseconds(100) * (n + 1));
+  }
+  h.writer.close();
+  EXPECT_EQ(h.writer.stats().delivered, 200u);
+  EXPECT_EQ(split_lines(h.with_state([](FakeState& s) { return s.written; })).lines.size(), 200u);
+  EXPECT_LE(h.with_state([](FakeState& s) { return s.writes; }), 60);
 }
 
 TEST(LineWriter, APayloadWithANewlineIsDroppedNotSplit) {
