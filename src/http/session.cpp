@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <optional>
 #include <type_traits>
@@ -17,14 +18,11 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "http1_wire.hpp"
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
@@ -55,22 +53,23 @@ class Http1Writer final : public ResponseWriter {
     keep_alive_ = keep_alive_ && response.keep_alive();
     response.keep_alive(keep_alive_);
     response.prepare_payload();
+    const std::string head = wire_head(response);
+    const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(response.body())};
     beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream_, response, kAsTuple);
+    auto [ec, n] = co_await asio::async_write(stream_, bytes, kAsTuple);
     co_return ec;
   }
 
   asio::awaitable<error_code> start_stream(Response head) override {
     sent_ = true;
     if (version_ < 11) keep_alive_ = false;  // HTTP/1.0: no chunked encoding; the close ends the body
-    bhttp::response<bhttp::empty_body> res{head.result(), version_};
-    for (const auto& field : head) res.set(field.name_string(), field.value());
-    res.keep_alive(keep_alive_);
-    if (version_ >= 11) res.chunked(true);
+    head.version(version_);
+    head.keep_alive(keep_alive_);
+    if (version_ >= 11) head.chunked(true);
     chunked_ = version_ >= 11;
-    bhttp::response_serializer<bhttp::empty_body> serializer{res};
+    const std::string bytes = wire_head(head.base());
     beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kAsTuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kAsTuple);
     co_return ec;
   }
 
@@ -78,7 +77,10 @@ class Http1Writer final : public ResponseWriter {
     if (bytes.empty()) co_return error_code{};
     beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     if (chunked_) {
-      auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(bytes)), kAsTuple);
+      const ChunkFrame frame(bytes.size());
+      const std::array<asio::const_buffer, 3> chunk{asio::buffer(frame.prefix()), asio::buffer(bytes),
+                                                    asio::buffer(ChunkFrame::suffix())};
+      auto [ec, n] = co_await asio::async_write(stream_, chunk, kAsTuple);
       co_return ec;
     }
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kAsTuple);
@@ -88,7 +90,7 @@ class Http1Writer final : public ResponseWriter {
   asio::awaitable<error_code> finish_stream() override {
     if (!chunked_) co_return error_code{};
     beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kAsTuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(ChunkFrame::last()), kAsTuple);
     co_return ec;
   }
 
@@ -156,7 +158,9 @@ asio::awaitable<void> reject(Stream& stream, Failure refusal, std::chrono::milli
   beast::get_lowest_layer(stream).expires_after(io_timeout);
   response.keep_alive(false);
   response.prepare_payload();
-  co_await bhttp::async_write(stream, response, kAsTuple);
+  const std::string head = wire_head(response);
+  const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(response.body())};
+  co_await asio::async_write(stream, bytes, kAsTuple);
 }
 
 std::size_t field_count(const Request& request) {

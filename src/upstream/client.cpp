@@ -21,7 +21,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/intrusive/list.hpp>
 #include <openssl/ssl.h>
@@ -58,6 +57,29 @@ std::string host_header(const config::Url& url) {
   return host;
 }
 
+// The HTTP/1.1 head of the POST to the provider, written directly (Beast's serializer cost
+// ~15,000 instructions per request in callgrind); the body follows it in the same write.
+std::string request_head(const config::Provider& provider, std::string_view path, std::string_view request_id,
+                         std::size_t body_size) {
+  std::string head;
+  head.reserve(256);
+  head += "POST ";
+  head += provider.base_url.path;
+  head += path;
+  head += " HTTP/1.1\r\nHost: ";
+  head += host_header(provider.base_url);
+  head += "\r\nContent-Type: application/json\r\nUser-Agent: tollgate\r\nx-request-id: ";
+  head += request_id;
+  if (provider.api_key) {
+    head += "\r\nAuthorization: Bearer ";
+    head += *provider.api_key;
+  }
+  head += "\r\nContent-Length: ";
+  head += std::to_string(body_size);
+  head += "\r\n\r\n";
+  return head;
+}
+
 // A parked connection the provider closed (FIN or RST) must not carry the next POST.
 // TLS connections may legitimately have unread records (TLS 1.3 session tickets).
 bool still_open(Connection& c) {
@@ -75,11 +97,11 @@ Failure provider_failure(const config::Provider& p, std::string_view what, const
 // Sends the request and reads the response head within first_byte_timeout.
 template <class Stream>
 asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& conn,
-                                                 bhttp::request<bhttp::string_body>& req,
+                                                 std::array<asio::const_buffer, 2> request,
                                                  bhttp::response_parser<bhttp::buffer_body>& parser,
                                                  const config::Provider& provider) {
   conn.tcp().expires_after(provider.first_byte_timeout);
-  auto [write_ec, written] = co_await bhttp::async_write(stream, req, kAsTuple);
+  auto [write_ec, written] = co_await asio::async_write(stream, request, kAsTuple);
   if (write_ec == beast::error::timeout) {
     co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
   }
@@ -560,24 +582,17 @@ asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Pr
   if (!acquired) co_return acquired.error();
   if (aborted_) co_return provider_failure(provider, "was not asked: the gateway is stopping", {});
 
-  bhttp::request<bhttp::string_body> req{bhttp::verb::post, provider.base_url.path + std::string(path), 11};
-  req.set(bhttp::field::host, host_header(provider.base_url));
-  req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::user_agent, "tollgate");
-  req.set("x-request-id", request_id);
-  if (provider.api_key) req.set(bhttp::field::authorization, "Bearer " + *provider.api_key);
-  req.keep_alive(true);
-  req.body() = std::move(body);
-  req.prepare_payload();
+  const std::string request_head_bytes = request_head(provider, path, request_id, body.size());
+  const std::array<asio::const_buffer, 2> request{asio::buffer(request_head_bytes), asio::buffer(body)};
 
   auto state = std::unique_ptr<Exchange::State>(new Exchange::State(*this, provider, std::move(*acquired)));
   state->parser.body_limit(boost::none);  // bounded by read_all's max or streamed through
   Result<void> head = Result<void>{};
   // Statements, not `?:` around co_await (see README: GCC 12.2 double-frees temporaries there).
   if (state->conn->tls) {
-    head = co_await send_and_read_head(*state->conn->tls, *state->conn, req, state->parser, provider);
+    head = co_await send_and_read_head(*state->conn->tls, *state->conn, request, state->parser, provider);
   } else {
-    head = co_await send_and_read_head(*state->conn->plain, *state->conn, req, state->parser, provider);
+    head = co_await send_and_read_head(*state->conn->plain, *state->conn, request, state->parser, provider);
   }
   if (!head) {
     state->conn.reset();
