@@ -34,12 +34,24 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return length;
 }
 
+// A byte that is copied as it is: printable ASCII other than the quote and the backslash.
+constexpr bool is_plain(std::uint8_t c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // Plain printable ASCII goes out as one append per run (push_back per byte cost ~10,000
+    // instructions per request in callgrind, most of it in the usage event's fields).
+    std::size_t run = i;
+    while (run < s.size() && is_plain(static_cast<std::uint8_t>(s[run]))) ++run;
+    if (run != i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const auto c = static_cast<std::uint8_t>(s[i]);
     if (c >= 0x80) {
       const std::size_t length = utf8_sequence_length(s, i);
