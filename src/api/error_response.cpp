@@ -1,8 +1,7 @@
 #include "tollgate/api/error_response.hpp"
 
-#include <cstdio>
-
 #include "tollgate/core/json_string.hpp"
+#include "tollgate/core/timestamp.hpp"
 
 namespace tollgate::api {
 namespace {
@@ -35,17 +34,6 @@ HttpMapping http_mapping(Error e) {
   return {500, "api_error"};
 }
 
-std::string rfc3339(std::chrono::sys_seconds t) {
-  const auto day = std::chrono::floor<std::chrono::days>(t);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss hms{t - day};
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return text;
-}
 
 // {"error":{"message":...,"type":...,"code":...,"param":...<extra>}}; `extra` is either empty
 // or starts with a comma.

@@ -1,25 +1,12 @@
 #include "tollgate/api/usage_report.hpp"
 
-#include <array>
-#include <cstdio>
-
 #include "tollgate/core/json_string.hpp"
+#include "tollgate/core/timestamp.hpp"
 
 namespace tollgate::api {
 
 namespace {
 
-std::string rfc3339(std::chrono::sys_seconds at) {
-  const auto day = std::chrono::floor<std::chrono::days>(at);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss hms{at - day};
-  std::array<char, 32> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buffer.data();
-}
 
 void window(std::string& out, const UsageWindow& w) {
   out += R"({"start":")";

@@ -1,13 +1,12 @@
 #include "tollgate/core/log.hpp"
 
 #include "tollgate/core/json_string.hpp"
+#include "tollgate/core/timestamp.hpp"
 
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <string>
 
 namespace tollgate::log {
@@ -27,17 +26,6 @@ std::string_view level_name(Level level) {
 
 }  // namespace
 
-void append_timestamp(std::string& out, std::chrono::system_clock::time_point now) {
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
-  out += buf;
-}
-
 void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
 
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
@@ -47,7 +35,7 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
   std::string line;
   line.reserve(128 + message.size());
   line += "{\"ts\":\"";
-  append_timestamp(line, std::chrono::system_clock::now());
+  append_rfc3339_ms(line, std::chrono::system_clock::now());
   line += "\",\"level\":\"";
   line += level_name(level);
   line += "\",\"msg\":";

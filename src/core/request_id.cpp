@@ -1,8 +1,9 @@
 #include "tollgate/core/request_id.hpp"
 
+#include "tollgate/core/digits.hpp"
+
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <random>
 
 namespace tollgate {
@@ -23,10 +24,13 @@ std::atomic<std::uint32_t> g_next_thread{0};
 std::string next_request_id() {
   thread_local const std::uint32_t thread_index = g_next_thread.fetch_add(1, std::memory_order_relaxed);
   thread_local std::uint64_t counter = 0;
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "req_%016llx%04x%08llx", static_cast<unsigned long long>(process_nonce()),
-                thread_index & 0xffff, static_cast<unsigned long long>(++counter));
-  return buf;
+  std::string id;
+  id.reserve(32);
+  id += "req_";
+  append_hex(id, process_nonce(), 16);
+  append_hex(id, thread_index, 4);
+  append_hex(id, ++counter, 8);
+  return id;
 }
 
 }  // namespace tollgate

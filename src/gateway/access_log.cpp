@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "tollgate/core/json_string.hpp"
-#include "tollgate/core/log.hpp"
+#include "tollgate/core/timestamp.hpp"
 #include "tollgate/usage/line_sink.hpp"
 
 namespace tollgate::gateway {
@@ -43,7 +43,7 @@ std::string access_line(const AccessRecord& r, std::chrono::system_clock::time_p
   std::string line;
   line.reserve(512);
   line += "{\"ts\":\"";
-  log::append_timestamp(line, now);
+  append_rfc3339_ms(line, now);
   line += "\",\"level\":\"info\",\"msg\":\"request\"";
   field(line, "request_id", r.request_id);
   field(line, "tenant", r.tenant);

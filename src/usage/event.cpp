@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <random>
 
+#include "tollgate/core/digits.hpp"
 #include "tollgate/core/json_string.hpp"
+#include "tollgate/core/timestamp.hpp"
 
 namespace tollgate::usage {
 
@@ -22,31 +24,13 @@ std::string_view capped(std::string_view s) {
   return s.substr(0, cut);
 }
 
-// RFC 3339 UTC with milliseconds: 2026-11-22T10:00:00.123Z.
-std::string rfc3339_ms(system_clock::time_point at) {
-  const auto ms = std::chrono::floor<std::chrono::milliseconds>(at);
-  const auto day = std::chrono::floor<std::chrono::days>(ms);
-  const std::chrono::year_month_day ymd{day};
-  const std::chrono::hh_mm_ss hms{ms - day};
-  std::array<char, 32> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-  return buffer.data();
-}
-
-std::string rfc3339(std::chrono::sys_seconds at) {
-  std::string text = rfc3339_ms(at);
-  text.erase(text.size() - 5, 4);  // ".000Z" -> "Z"
-  return text;
-}
-
 // Appends `"name":` to a JSON object being built (after a comma unless it is the first member).
+// Names are this file's own literals, plain ASCII that needs no escaping.
 void key(std::string& out, std::string_view name) {
   if (out.back() != '{') out += ',';
-  append_json_string(out, name);
-  out += ':';
+  out += '"';
+  out += name;
+  out += "\":";
 }
 void member(std::string& out, std::string_view name, std::string_view value) {
   key(out, name);
@@ -127,11 +111,18 @@ std::string new_event_id() {
   }
   const std::uint64_t high = (last_ms << 16) | 0x7000u | counter;
   const std::uint64_t low = (random.engine() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
-  std::array<char, 37> text{};
-  std::snprintf(text.data(), text.size(), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
-                static_cast<unsigned>((high >> 16) & 0xFFFF), static_cast<unsigned>(high & 0xFFFF),
-                static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFull));
-  return text.data();
+  std::string text;
+  text.reserve(36);
+  append_hex(text, high >> 32, 8);
+  text += '-';
+  append_hex(text, high >> 16, 4);
+  text += '-';
+  append_hex(text, high, 4);
+  text += '-';
+  append_hex(text, low >> 48, 4);
+  text += '-';
+  append_hex(text, low, 12);
+  return text;
 }
 
 const std::string& instance_id() {

@@ -19,10 +19,6 @@ bool enabled(Level level);
 // Thread-safe; never blocks for longer than one write(2) to stderr.
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
-// Appends a log line's `ts` text: RFC 3339, UTC, milliseconds (for writers of log-shaped lines,
-// such as the access log).
-void append_timestamp(std::string& out, std::chrono::system_clock::time_point now);
-
 inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::info, m, f); }
 inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::warn, m, f); }
 inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::error, m, f); }
