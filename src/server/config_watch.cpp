@@ -42,7 +42,9 @@ struct Dir {
 
 // Every way a file in the directory can be written, replaced or removed, and the directory itself
 // going away. IN_EXCL_UNLINK: no events for files that were unlinked while open.
-constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
+// No IN_MODIFY: a write in place is seen when the writer closes the file (IN_CLOSE_WRITE), and
+// a log or usage file kept open in the same directory then costs no wake-up per write(2).
+constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
                                    IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 
 // The config loader's rule for the files of a tenants directory (src/config/file_source.cpp):
@@ -105,6 +107,7 @@ struct ConfigWatchState {
   // change fires, before on_change, so a re-created directory is seen.
   std::map<std::string, DirFilter> lost;
   bool stopped = false;
+  std::uint64_t events_read = 0;
 };
 
 }  // namespace detail
@@ -184,6 +187,7 @@ bool drain(State& s) {
       inotify_event event;
       std::memcpy(&event, buffer.data() + at, sizeof event);
       const char* name = buffer.data() + at + sizeof(inotify_event);
+      ++s.events_read;
       if (relevant(s, event, std::string_view(name, ::strnlen(name, event.len)))) changed = true;
       at += sizeof(inotify_event) + event.len;
     }
@@ -244,6 +248,8 @@ ConfigWatch::ConfigWatch(asio::any_io_executor executor, std::chrono::millisecon
     : state_(std::make_shared<State>(std::move(executor), debounce, std::move(on_change))) {}
 
 ConfigWatch::~ConfigWatch() { stop(); }
+
+std::uint64_t ConfigWatch::events_read() const { return state_->events_read; }
 
 void ConfigWatch::watch(const std::vector<std::string>& paths) {
   State& s = *state_;

@@ -21,8 +21,8 @@ struct ConfigWatchState;
 // for `debounce` after one or more changes.
 //
 // Editors and deployment tools replace files in different ways, so the watch is on the parent
-// directories (filtered by name), never on file inodes: a write in place (IN_MODIFY,
-// IN_CLOSE_WRITE), a temp file renamed over (IN_MOVED_TO), delete and re-create, and a
+// directories (filtered by name), never on file inodes: a write in place (seen when the writer
+// closes the file, IN_CLOSE_WRITE), a temp file renamed over (IN_MOVED_TO), delete and re-create, and a
 // Kubernetes ConfigMap update (a `..data` symlink renamed over in the directory) are all seen.
 // A watched directory means "any *.yaml or *.yml file in it" (hidden names excluded, like the
 // config loader); in every watched directory, a symlink created or renamed in counts as a
@@ -48,6 +48,10 @@ class ConfigWatch {
 
   // Stops watching. Idempotent; after it `on_change` is never called.
   void stop();
+
+  // How many inotify events have been read, relevant or not (for tests: writes to a file kept
+  // open next to a watched one must not wake the watch).
+  std::uint64_t events_read() const;
 
  private:
   // Shared with the pending inotify and timer handlers (they hold weak references), because

@@ -193,6 +193,23 @@ TEST_F(ConfigWatchTest, UnrelatedFileBesideGatewayFileIsIgnored) {
   EXPECT_EQ(quiet_changes(), 0);
 }
 
+TEST_F(ConfigWatchTest, AppendsToAnOpenFileBesideTheConfigurationWakeNothing) {
+  auto watch = make();
+  watch->watch({gateway(), tenants_dir()});
+  // The usage sink and the access log keep their files open and append a batch every few
+  // milliseconds; each write must not cost the watch an inotify event.
+  const int fd = ::open(dir_.file("usage.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  run_for(kDebounce);  // the IN_CREATE, read and counted
+  const auto before = watch->events_read();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(::write(fd, "{}\n", 3), 3);
+  EXPECT_EQ(quiet_changes(), 0);
+  EXPECT_EQ(watch->events_read(), before);
+  ::close(fd);  // one IN_CLOSE_WRITE, still not a change
+  EXPECT_EQ(quiet_changes(), 0);
+  EXPECT_EQ(watch->events_read(), before + 1);
+}
+
 TEST_F(ConfigWatchTest, QuickWritesGiveOneCall) {
   auto watch = make();
   watch->watch({gateway(), tenants_dir()});
@@ -301,17 +318,15 @@ TEST_F(ConfigWatchTest, QueueOverflowCountsAsChange) {
   if (max_events <= 0 || max_events > 200'000) GTEST_SKIP() << "max_queued_events is " << max_events;
   auto watch = make();
   watch->watch({gateway()});
-  // Writes to two unrelated files, alternating so the kernel cannot merge the events.
-  const int a = ::open(dir_.file("noise-a").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  const int b = ::open(dir_.file("noise-b").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  ASSERT_GE(a, 0);
-  ASSERT_GE(b, 0);
+  // Closes two unrelated files after writing, alternating so the kernel cannot merge the
+  // events (IN_CLOSE_WRITE each; appends to a file kept open are not watched).
   for (int i = 0; i <= max_events / 2 + 10; ++i) {
-    ASSERT_EQ(::write(a, "x", 1), 1);
-    ASSERT_EQ(::write(b, "x", 1), 1);
+    for (const char* name : {"noise-a", "noise-b"}) {
+      const int fd = ::open(dir_.file(name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      ASSERT_GE(fd, 0);
+      ::close(fd);
+    }
   }
-  ::close(a);
-  ::close(b);
   EXPECT_EQ(changes(), 1);
 }
 
