@@ -1,6 +1,7 @@
 #pragma once
 // Server stage: binding acceptors. Every worker binds its own acceptor to the same address
-// with SO_REUSEPORT so the kernel spreads connections across workers without a shared lock.
+// with SO_REUSEPORT so the kernel spreads the accepting across workers without a shared lock
+// (which worker then serves a connection is server.cpp's least_loaded).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 

@@ -95,6 +95,10 @@ struct Worker {
   }
 
   metrics::Shard metrics;  // this worker's request metrics; touched only on its thread
+  // API connections open on this worker: counted up by the worker that accepted the connection,
+  // down by this one when it ends (once per connection, never per request).
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::size_t> admin_connections{0};  // the admin listener's (first worker only)
   http::SessionTracker api_tracker;
   http::SessionTracker admin_tracker;
   AdminHandler admin;
@@ -130,13 +134,41 @@ auto log_failure(std::string_view what) {
   };
 }
 
-// Accepts until the acceptor is closed. `acceptor`, `handler` and `tracker` belong to the worker;
-// `tls` (the process's server context, shared read-only by the workers) is null for plain TCP.
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions options, http::Handler& handler,
-                                  http::SessionTracker& tracker, asio::ssl::context* tls) {
+// A worker a connection can be served on.
+struct ConnectionTarget {
+  asio::any_io_executor executor;
+  http::Handler* handler;
+  http::SessionTracker* tracker;
+  std::atomic<std::size_t>* open;  // the worker's open_connections
+};
+
+// The worker with the fewest open connections; `self` (the accepting worker) on a tie, so a
+// connection stays on the thread that accepted it unless another worker has fewer.
+ConnectionTarget& least_loaded(std::vector<ConnectionTarget>& targets, std::size_t self) {
+  std::size_t best = self;
+  std::size_t fewest = targets[self].open->load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const std::size_t open = targets[i].open->load(std::memory_order_relaxed);
+    if (open < fewest) {
+      best = i;
+      fewest = open;
+    }
+  }
+  return targets[best];
+}
+
+// Accepts until the acceptor is closed. Every worker accepts on its own SO_REUSEPORT acceptor,
+// but the kernel's hash split 64 connections anywhere from 32/32 to 24/40 between two workers,
+// and the busier one then set the pace (throughput varied by a third between identical runs):
+// each connection is therefore served by the worker with the fewest open connections, the
+// accepting one on a tie. `targets` are every worker's (one for the admin listener); `tls`
+// (the process's server context, shared read-only by the workers) is null for plain TCP.
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions options,
+                                  std::vector<ConnectionTarget> targets, std::size_t self, asio::ssl::context* tls) {
   asio::steady_timer backoff(acceptor.get_executor());
   while (acceptor.is_open()) {
-    auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+    ConnectionTarget& target = least_loaded(targets, self);
+    auto [ec, socket] = co_await acceptor.async_accept(target.executor, kAsTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning; the listener stays up.
@@ -145,13 +177,19 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions 
       co_await backoff.async_wait(kAsTuple);
       continue;
     }
+    target.open->fetch_add(1, std::memory_order_relaxed);
+    auto ended = [open = target.open, logged = log_failure(tls != nullptr ? "https session" : "http session")](
+                     std::exception_ptr error) {
+      open->fetch_sub(1, std::memory_order_relaxed);
+      logged(error);
+    };
     if (tls != nullptr) {
-      asio::co_spawn(acceptor.get_executor(),
-                     http::run_tls_session(std::move(socket), *tls, options, handler, tracker),
-                     log_failure("https session"));
+      asio::co_spawn(target.executor,
+                     http::run_tls_session(std::move(socket), *tls, options, *target.handler, *target.tracker),
+                     std::move(ended));
     } else {
-      asio::co_spawn(acceptor.get_executor(), http::run_session(std::move(socket), options, handler, tracker),
-                     log_failure("http session"));
+      asio::co_spawn(target.executor, http::run_session(std::move(socket), options, *target.handler, *target.tracker),
+                     std::move(ended));
     }
   }
 }
@@ -376,6 +414,15 @@ asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>
                         {{{{"result", "ok"}}, reloads.ok.load(std::memory_order_relaxed)},
                          {{{"result", "error"}}, reloads.error.load(std::memory_order_relaxed)}});
   write_protection_closes(out, protection_closes);
+  std::vector<std::string> worker_names;
+  for (std::size_t i = 0; i < workers.size(); ++i) worker_names.push_back(std::to_string(i));
+  std::vector<metrics::Sample> connections;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    connections.push_back({{{"worker", worker_names[i]}}, workers[i]->open_connections.load(std::memory_order_relaxed)});
+  }
+  metrics::write_family(out, "tollgate_worker_connections",
+                        "Open API connections per worker thread (each goes to the worker with the fewest).",
+                        metrics::Type::gauge, connections);
   co_return out;
 }
 
@@ -446,11 +493,19 @@ int run(std::shared_ptr<const config::Config> config, Reloader reload) {
   first.admin_acceptor.emplace(bind_acceptor(first.io, resolve_listen(config->admin_listen), false));
 
   const auto options = session_options(config->server);
+  std::vector<ConnectionTarget> api_targets;
   for (auto& worker : workers) {
-    asio::co_spawn(worker->io, accept_loop(*worker->api_acceptor, options, *worker->gateway, worker->api_tracker, tls.get()),
+    api_targets.push_back({worker->io.get_executor(), worker->gateway.get(), &worker->api_tracker,
+                           &worker->open_connections});
+  }
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    asio::co_spawn(workers[i]->io, accept_loop(*workers[i]->api_acceptor, options, api_targets, i, tls.get()),
                    log_failure("api accept loop"));
   }
-  asio::co_spawn(first.io, accept_loop(*first.admin_acceptor, options, first.admin, first.admin_tracker, nullptr),
+  asio::co_spawn(first.io,
+                 accept_loop(*first.admin_acceptor, options,
+                             {{first.io.get_executor(), &first.admin, &first.admin_tracker, &first.admin_connections}},
+                             0, nullptr),
                  log_failure("admin accept loop"));
 
   asio::io_context control{1};

@@ -203,9 +203,37 @@ TEST(Metrics, PromtoolAcceptsThePageAndValuesMatchAKnownSequenceOfRequests) {
        {"tollgate_requests_total", "tollgate_request_duration_seconds", "tollgate_upstream_ttft_seconds",
         "tollgate_overhead_seconds", "tollgate_tokens_total", "tollgate_cost_usd_total", "tollgate_rejected_total",
         "tollgate_budget_used_ratio", "tollgate_active_streams", "tollgate_usage_events_total",
-        "tollgate_usage_spool_bytes", "tollgate_limits_store_errors_total", "tollgate_config_reloads_total"}) {
+        "tollgate_usage_spool_bytes", "tollgate_limits_store_errors_total", "tollgate_config_reloads_total",
+        "tollgate_worker_connections"}) {
     EXPECT_NE(m.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   }
+}
+
+TEST(Metrics, ConnectionsAreSpreadEvenlyOverTheWorkers) {
+  // Two workers, each with its own SO_REUSEPORT acceptor: left to the kernel's hash, 20
+  // connections split 10/10 less than one time in five.
+  OpsWorld world("  p: {}\n");
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < 20; ++i) {
+    connections.push_back(std::make_unique<HttpConnection>(world.port()));
+    ASSERT_EQ(connections.back()->request("GET", "/v1/models", {}, world.auth()).status, 200u);
+  }
+  const std::string m = world.metrics();
+  EXPECT_EQ(number(m, R"(tollgate_worker_connections{worker="0"})"), 10) << m;
+  EXPECT_EQ(number(m, R"(tollgate_worker_connections{worker="1"})"), 10) << m;
+  // Closed connections are counted down.
+  connections.clear();
+  std::string after;
+  for (int i = 0; i < 200; ++i) {
+    after = world.metrics();
+    if (number(after, R"(tollgate_worker_connections{worker="0"})") == 0 &&
+        number(after, R"(tollgate_worker_connections{worker="1"})") == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(number(after, R"(tollgate_worker_connections{worker="0"})"), 0) << after;
+  EXPECT_EQ(number(after, R"(tollgate_worker_connections{worker="1"})"), 0) << after;
 }
 
 TEST(Reload, ANewKeyAndTenantWorkWithinOneSecondOfSavingTheFileWithoutSighup) {
