@@ -4,6 +4,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tollgate {
 namespace {
@@ -33,6 +35,26 @@ TEST(JsonString, InvalidUtf8BecomesReplacementCharacters) {
   EXPECT_EQ(json_string("\xc0\xaf"), R"("\ufffd\ufffd")");       // overlong form
   EXPECT_EQ(json_string("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");  // surrogate
   EXPECT_EQ(json_string("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");
+}
+
+TEST(JsonString, EveryByteIsHandledAtEveryPositionOfALongString) {
+  // The plain-run scan reads eight bytes at a time: put each kind of byte at each offset.
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"\"", "\\\""},          {"\\", "\\\\"},     {"\n", "\\n"},       {"\x1f", "\\u001f"},
+      {"\x7f", "\x7f"},          {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}};
+  for (const auto& [special, escaped] : cases) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string text(at, 'a');
+      text += special;
+      text.append(19 - at, 'b');
+      std::string expected = "\"";
+      expected.append(at, 'a');
+      expected += escaped;
+      expected.append(19 - at, 'b');
+      expected += '"';
+      EXPECT_EQ(json_string(text), expected) << at;
+    }
+  }
 }
 
 TEST(JsonString, AppendsToWhatIsAlreadyThere) {
