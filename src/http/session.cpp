@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -26,6 +27,7 @@
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
+#include "tollgate/core/write_now.hpp"
 #include "tollgate/core/request_id.hpp"
 #include "tollgate/metrics/shard.hpp"
 
@@ -36,6 +38,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using boost::system::error_code;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+// Writes what write_now left of `bytes` (the first `done` bytes went out already), within
+// `timeout`: the socket buffer was full, so the client is reading slowly or not at all.
+template <class Stream, class Buffers>
+asio::awaitable<error_code> write_rest(Stream& stream, const Buffers& bytes, std::size_t done,
+                                      std::chrono::milliseconds timeout) {
+  beast::buffers_suffix<Buffers> rest(bytes);
+  rest.consume(done);
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  auto [ec, n] = co_await asio::async_write(stream, rest, kAsTuple);
+  co_return ec;
+}
 
 // The HTTP/1.1 side of ResponseWriter: one whole response, or a chunked stream, on the
 // session's connection. `buffer` is the session's read buffer, where bytes a client pipelines
@@ -55,9 +69,9 @@ class Http1Writer final : public ResponseWriter {
     response.prepare_payload();
     const std::string head = wire_head(response);
     const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(response.body())};
-    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, bytes, kAsTuple);
-    co_return ec;
+    const std::size_t done = write_now(stream_, bytes);
+    if (done == asio::buffer_size(bytes)) co_return error_code{};
+    co_return co_await write_rest(stream_, bytes, done, options_.io_timeout);
   }
 
   asio::awaitable<error_code> start_stream(Response head) override {
@@ -67,31 +81,35 @@ class Http1Writer final : public ResponseWriter {
     head.keep_alive(keep_alive_);
     if (version_ >= 11) head.chunked(true);
     chunked_ = version_ >= 11;
-    const std::string bytes = wire_head(head.base());
-    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kAsTuple);
-    co_return ec;
+    const std::string text = wire_head(head.base());
+    const asio::const_buffer bytes = asio::buffer(text);
+    const std::size_t done = write_now(stream_, bytes);
+    if (done == bytes.size()) co_return error_code{};
+    co_return co_await write_rest(stream_, bytes, done, options_.io_timeout);
   }
 
   asio::awaitable<error_code> write_chunk(std::string_view bytes) override {
     if (bytes.empty()) co_return error_code{};
-    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
     if (chunked_) {
       const ChunkFrame frame(bytes.size());
       const std::array<asio::const_buffer, 3> chunk{asio::buffer(frame.prefix()), asio::buffer(bytes),
                                                     asio::buffer(ChunkFrame::suffix())};
-      auto [ec, n] = co_await asio::async_write(stream_, chunk, kAsTuple);
-      co_return ec;
+      const std::size_t done = write_now(stream_, chunk);
+      if (done == asio::buffer_size(chunk)) co_return error_code{};
+      co_return co_await write_rest(stream_, chunk, done, options_.io_timeout);
     }
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kAsTuple);
-    co_return ec;
+    const asio::const_buffer raw = asio::buffer(bytes);
+    const std::size_t done = write_now(stream_, raw);
+    if (done == raw.size()) co_return error_code{};
+    co_return co_await write_rest(stream_, raw, done, options_.io_timeout);
   }
 
   asio::awaitable<error_code> finish_stream() override {
     if (!chunked_) co_return error_code{};
-    beast::get_lowest_layer(stream_).expires_after(options_.io_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(ChunkFrame::last()), kAsTuple);
-    co_return ec;
+    const asio::const_buffer bytes = asio::buffer(ChunkFrame::last());
+    const std::size_t done = write_now(stream_, bytes);
+    if (done == bytes.size()) co_return error_code{};
+    co_return co_await write_rest(stream_, bytes, done, options_.io_timeout);
   }
 
   asio::awaitable<void> wait_disconnect() override {

@@ -15,6 +15,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -28,6 +29,7 @@
 #include "connection.hpp"
 #include "h2_connection.hpp"
 #include "tollgate/core/log.hpp"
+#include "tollgate/core/write_now.hpp"
 
 namespace tollgate::upstream {
 
@@ -101,11 +103,17 @@ asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& con
                                                  bhttp::response_parser<bhttp::buffer_body>& parser,
                                                  const config::Provider& provider) {
   conn.tcp().expires_after(provider.first_byte_timeout);
-  auto [write_ec, written] = co_await asio::async_write(stream, request, kAsTuple);
-  if (write_ec == beast::error::timeout) {
-    co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
+  // At once when the socket takes the request (it nearly always does), else asynchronously.
+  const std::size_t done = write_now(stream, request);
+  if (done != asio::buffer_size(request)) {
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(request);
+    rest.consume(done);
+    auto [write_ec, written] = co_await asio::async_write(stream, rest, kAsTuple);
+    if (write_ec == beast::error::timeout) {
+      co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
+    }
+    if (write_ec) co_return provider_failure(provider, "failed while receiving the request", write_ec);
   }
-  if (write_ec) co_return provider_failure(provider, "failed while receiving the request", write_ec);
   auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, conn.buffer, parser, kAsTuple);
   if (head_ec == beast::error::timeout) {
     co_return fail(Error::upstream_timeout, "Upstream provider '" + provider.name + "' did not respond in time.");
