@@ -6,7 +6,10 @@
 #   bash bench/run-stream-bench.sh              # 2000 streams
 #   STREAMS=200 bash bench/run-stream-bench.sh  # quick run
 #
-# Environment: STREAMS (2000), RAMP_MS (2000), DEADLINE_S (60, per client run); SKIP_BUILD=1
+# Environment: STREAMS (2000), RAMP_MS (2000), DEADLINE_S (60, per client run); UPSTREAM_H2=1
+# multiplexes the gateway's upstream streams over HTTP/2 (the mock with --h2, SETTINGS
+# max-concurrent-streams 2000; the provider with http2: on), so the gateway holds one descriptor
+# per stream instead of two (what 10,000 streams need under a 20,000 open-file limit); SKIP_BUILD=1
 # uses the binaries in BUILD_DIR (default build/release) as they are. Loopback only; every
 # process it starts is stopped by PID on exit.
 set -euo pipefail
@@ -14,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 streams="${STREAMS:-2000}"
 ramp_ms="${RAMP_MS:-2000}"
+upstream_h2="${UPSTREAM_H2:-0}"
 deadline_s="${DEADLINE_S:-60}"
 tokens=100
 chunk_delay_ms=50
@@ -43,7 +47,15 @@ work="$(mktemp -d /tmp/tollgate-stream-bench.XXXXXX)"
 source bench/lib.sh
 
 # --- mock upstream: one worker --------------------------------------------------------------
-start_mock
+if [[ "$upstream_h2" == 1 ]]; then
+  start_mock --h2 --max-concurrent-streams 2000
+  provider_extra=", http2: \"on\""
+  upstream_label="HTTP/2 (h2c, up to 2000 streams per connection)"
+else
+  start_mock
+  provider_extra=""
+  upstream_label="HTTP/1.1 (a connection per stream)"
+fi
 
 # --- gateway: one worker, a tenant with no limits, the mock as its only provider ------------
 keygen="$("$tollgate" keygen --tenant bench --name bench)"
@@ -61,7 +73,7 @@ usage:
   sink: file
   file: {path: $work/usage.jsonl}
 providers:
-  mock: {type: openai, base_url: "http://127.0.0.1:$mock_port/v1"}
+  mock: {type: openai, base_url: "http://127.0.0.1:$mock_port/v1"$provider_extra}
 models:
   bench-chat: {provider: mock, input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}
 tenants: tenants.yaml
@@ -164,7 +176,8 @@ table="bench/results/stream-latest.md"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores shared by the mock (1 thread), the gateway" \
        "(threads: 1) and the client (1 thread); ramp $ramp_ms ms; load average before the runs" \
-       "$load_before, after $(cut -d' ' -f1-3 /proc/loadavg). One run, not an average."
+       "$load_before, after $(cut -d' ' -f1-3 /proc/loadavg). Gateway to mock: $upstream_label." \
+       "One run, not an average."
   echo
   echo "| | direct to mock | via gateway | added (gateway - direct) | target | |"
   echo "|---|---:|---:|---:|---|---|"
