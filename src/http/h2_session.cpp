@@ -29,6 +29,7 @@
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
+#include "tollgate/core/write_now.hpp"
 #include "tollgate/core/request_id.hpp"
 #include "tollgate/metrics/shard.hpp"
 
@@ -705,7 +706,14 @@ asio::awaitable<void> write_loop(Stream& stream, H2Connection& connection) {
       continue;
     }
     connection.write_started(Clock::now());
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kAsTuple);
+    // At once when the socket takes it all (see write_now), else the rest asynchronously.
+    const std::size_t done = write_now(stream, asio::buffer(out));
+    error_code ec;
+    if (done != out.size()) {
+      const asio::const_buffer rest(out.data() + done, out.size() - done);
+      auto [write_ec, n] = co_await asio::async_write(stream, rest, kAsTuple);
+      ec = write_ec;
+    }
     connection.write_finished();
     if (ec) break;
   }

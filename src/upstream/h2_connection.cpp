@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "tollgate/core/log.hpp"
+#include "tollgate/core/write_now.hpp"
 
 namespace tollgate::upstream {
 
@@ -182,6 +183,12 @@ asio::awaitable<void> h2_write_loop(std::shared_ptr<H2Connection> self) {
       }
       if (n == 0) break;
       c.out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    if (!c.out_.empty() && c.connection_->plain) {
+      // At once when the socket takes it all (see write_now); the rest, if any, below.
+      const std::size_t done = write_now(*c.connection_->plain, asio::buffer(c.out_));
+      if (done == c.out_.size()) continue;
+      c.out_.erase(0, done);
     }
     if (!c.out_.empty()) {
       asio::steady_timer deadline(executor, c.write_timeout_);
