@@ -29,8 +29,8 @@
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
-#include "tollgate/core/write_now.hpp"
 #include "tollgate/core/request_id.hpp"
+#include "tollgate/core/write_now.hpp"
 #include "tollgate/metrics/shard.hpp"
 
 namespace tollgate::http {

@@ -14,8 +14,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -27,8 +27,8 @@
 #include "tollgate/api/error_response.hpp"
 #include "tollgate/core/error.hpp"
 #include "tollgate/core/log.hpp"
-#include "tollgate/core/write_now.hpp"
 #include "tollgate/core/request_id.hpp"
+#include "tollgate/core/write_now.hpp"
 #include "tollgate/metrics/shard.hpp"
 
 namespace tollgate::http {
