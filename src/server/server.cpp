@@ -1,5 +1,7 @@
 #include "tollgate/server/server.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -157,18 +159,39 @@ ConnectionTarget& least_loaded(std::vector<ConnectionTarget>& targets, std::size
   return targets[best];
 }
 
+// `socket`, accepted on another worker's event loop, as a socket of `executor`'s: the descriptor
+// is released from the one and assigned to the other (a socket object belongs to one
+// io_context for life). Fails only if the descriptor cannot be registered; it is closed then.
+std::optional<tcp::socket> hand_over(tcp::socket socket, const asio::any_io_executor& executor) {
+  if (socket.get_executor() == executor) return socket;
+  boost::system::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return std::nullopt;
+  const int fd = socket.release(ec);
+  if (ec) return std::nullopt;
+  tcp::socket moved(executor);
+  moved.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  return moved;
+}
+
 // Accepts until the acceptor is closed. Every worker accepts on its own SO_REUSEPORT acceptor,
 // but the kernel's hash split 64 connections anywhere from 32/32 to 24/40 between two workers,
 // and the busier one then set the pace (throughput varied by a third between identical runs):
 // each connection is therefore served by the worker with the fewest open connections, the
-// accepting one on a tie. `targets` are every worker's (one for the admin listener); `tls`
-// (the process's server context, shared read-only by the workers) is null for plain TCP.
+// accepting one on a tie. The accept itself stays on the acceptor's own event loop, so no
+// pending operation ever holds a socket of another worker's (whose services may be gone when
+// this one's leftovers are destroyed at shutdown). `targets` are every worker's (one for the
+// admin listener); `tls` (the process's server context, shared read-only by the workers) is
+// null for plain TCP.
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions options,
                                   std::vector<ConnectionTarget> targets, std::size_t self, asio::ssl::context* tls) {
   asio::steady_timer backoff(acceptor.get_executor());
   while (acceptor.is_open()) {
-    ConnectionTarget& target = least_loaded(targets, self);
-    auto [ec, socket] = co_await acceptor.async_accept(target.executor, kAsTuple);
+    auto [ec, accepted] = co_await acceptor.async_accept(kAsTuple);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning; the listener stays up.
@@ -177,6 +200,13 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, http::SessionOptions 
       co_await backoff.async_wait(kAsTuple);
       continue;
     }
+    ConnectionTarget& target = least_loaded(targets, self);
+    auto handed = hand_over(std::move(accepted), target.executor);
+    if (!handed) {
+      log::warn("accepted connection could not be handed to a worker; closed");
+      continue;
+    }
+    tcp::socket socket = std::move(*handed);
     target.open->fetch_add(1, std::memory_order_relaxed);
     auto ended = [open = target.open, logged = log_failure(tls != nullptr ? "https session" : "http session")](
                      std::exception_ptr error) {

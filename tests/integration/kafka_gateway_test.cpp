@@ -107,7 +107,8 @@ TEST(KafkaGateway, EventsConsumedBackMatchTheRequestsOneToOne) {
     if (page.find(delivered) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_NE(page.find(delivered), std::string::npos) << page;
-  EXPECT_EQ(world.gateway().process().stop(SIGTERM, std::chrono::seconds(15)), 0);
+  const auto status = world.gateway().process().stop(SIGTERM, std::chrono::seconds(15));
+  EXPECT_EQ(status, 0) << world.gateway().process().output();
 }
 
 TEST(KafkaGateway, EventsSpooledWhileTheBrokerIsDownSurviveASigkill) {
