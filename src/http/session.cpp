@@ -199,6 +199,23 @@ std::optional<Failure> refusal_for(const error_code& ec) {
   return fail(Error::invalid_request, "Malformed HTTP request.");
 }
 
+// Feeds `parser` what `buffer` already holds, without a read: the head and, the parser being
+// eager, as much of the body as is there. `ec` is set only by a real parse error (need_more is
+// not one). Beast's composed reads post their completion even when there was nothing to read,
+// a suspension and a trip through the event loop per request for a message already buffered.
+template <class Parser>
+void parse_buffered(Parser& parser, beast::flat_buffer& buffer, error_code& ec) {
+  while (buffer.size() > 0 && !parser.is_done()) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return;
+    }
+    if (ec || used == 0) return;
+  }
+}
+
 // Waits for the first byte of the next request; false when the client went away or idled out.
 template <class Stream>
 asio::awaitable<bool> await_first_byte(Stream& stream, beast::flat_buffer& buffer,
@@ -242,9 +259,17 @@ asio::awaitable<void> serve_http1(Stream& stream, beast::flat_buffer buffer, Ses
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
+    parser.eager(true);
 
-    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
-    auto [head_ec, head_n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
+    // Usually the whole request is in the first read already; else the rest is read with the
+    // head's deadline, then the body's.
+    error_code head_ec;
+    parse_buffered(parser, buffer, head_ec);
+    if (!head_ec && !parser.is_header_done()) {
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kAsTuple);
+      head_ec = ec;
+    }
     if (head_ec) {
       if (auto refusal = refusal_for(head_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
       co_return;
@@ -262,8 +287,13 @@ asio::awaitable<void> serve_http1(Stream& stream, beast::flat_buffer buffer, Ses
       if (ec) co_return;
     }
 
-    beast::get_lowest_layer(stream).expires_after(options.io_timeout);
-    auto [body_ec, body_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
+    error_code body_ec;
+    parse_buffered(parser, buffer, body_ec);
+    if (!body_ec && !parser.is_done()) {
+      beast::get_lowest_layer(stream).expires_after(options.io_timeout);
+      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
+      body_ec = ec;
+    }
     if (body_ec) {
       if (auto refusal = refusal_for(body_ec)) co_await reject(stream, *refusal, options.io_timeout, tracker, started);
       co_return;

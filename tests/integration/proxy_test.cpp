@@ -5,6 +5,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+#include <thread>
+
 #include "harness/gateway_world.hpp"
 #include "harness/http_client.hpp"
 
@@ -261,6 +265,33 @@ TEST_F(ProxyTest, KeepAliveOnBothSides) {
   const auto after = json::parse(http_request(mock_->port(), "GET", "/mock/stats").body).at("connections").as_int64();
   // The stats request itself is one connection; the gateway may open at most one more.
   EXPECT_LE(after - before, 2);
+}
+
+// The request parser first takes what the first read brought in: two requests in one write
+// are answered in order, and a request whose head and body arrive in pieces is still read whole.
+TEST_F(ProxyTest, PipelinedAndPiecemealRequestsAreReadWhole) {
+  const std::string raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key("acme").key +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(kHello.size()) +
+                          "\r\n\r\n" + kHello;
+  HttpConnection pipelined(gateway_->port());
+  pipelined.write_raw(raw + raw);
+  for (int i = 0; i < 2; ++i) {
+    const auto r = pipelined.read_response();
+    EXPECT_EQ(r.status, 200u) << i << ": " << r.body;
+    EXPECT_NE(r.body.find("chat.completion"), std::string::npos) << i;
+  }
+
+  HttpConnection piecemeal(gateway_->port());
+  const std::size_t cuts[] = {10, raw.size() - kHello.size() - 3, raw.size() - 5};
+  std::size_t at = 0;
+  for (const std::size_t cut : cuts) {
+    piecemeal.write_raw(raw.substr(at, cut - at));
+    at = cut;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  piecemeal.write_raw(raw.substr(at));
+  const auto r = piecemeal.read_response();
+  EXPECT_EQ(r.status, 200u) << r.body;
 }
 
 TEST_F(ProxyTest, ExpectContinueIsAnswered) {
