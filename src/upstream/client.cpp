@@ -131,6 +131,18 @@ asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& 
     auto& body = parser.get().body();
     body.data = into.data();
     body.size = into.size();
+    if (conn.buffer.size() > 0) {
+      // Bytes already read (the body usually comes with the head): parsed here, because
+      // Beast's async_read_some would post its completion even with nothing to read.
+      error_code ec;
+      const std::size_t used = parser.put(conn.buffer.data(), ec);
+      conn.buffer.consume(used);
+      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      if (ec) co_return provider_failure(provider, "failed while sending its response", ec);
+      const std::size_t got = into.size() - body.size;
+      if (got > 0) co_return got;
+      if (used > 0) continue;  // a chunk header or the end of the body: look again
+    }
     conn.tcp().expires_after(provider.stream_idle_timeout);
     auto [ec, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kAsTuple);
     if (ec == bhttp::error::need_buffer) ec = {};
