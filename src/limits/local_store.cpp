@@ -513,6 +513,11 @@ boost::asio::awaitable<bool> LocalStore::extend(std::string_view tenant, std::st
 boost::asio::awaitable<Result<SettleResult>> LocalStore::settle(std::string_view tenant, std::string_view request_id,
                                                                 const config::Limits& limits,
                                                                 const Settlement& used) {
+  co_return *settle_now(tenant, request_id, limits, used);
+}
+
+std::optional<Result<SettleResult>> LocalStore::settle_now(std::string_view tenant, std::string_view request_id,
+                                                           const config::Limits& limits, const Settlement& used) {
   const Now now = now_from(impl_->clock);
   Shard& shard = impl_->shard_of(tenant);
   bool changed = false;
@@ -527,7 +532,7 @@ boost::asio::awaitable<Result<SettleResult>> LocalStore::settle(std::string_view
     }
   }
   if (changed || result.settled) impl_->changes.fetch_add(1);
-  co_return result;
+  return Result<SettleResult>{std::move(result)};
 }
 
 boost::asio::awaitable<Result<TenantUsage>> LocalStore::usage(std::string_view tenant) {

@@ -39,21 +39,27 @@ void log_alert(std::string_view tenant, const BudgetAlert& alert) {
                              {"limit_usd", format_usd(alert.limit)}});
 }
 
+// What a settle's result leads to: a warning when it failed, the budget alerts it raised.
+void settled(const Result<SettleResult>& result, std::string_view tenant, std::string_view request_id,
+             const AlertHandler& on_alert) {
+  if (!result) {
+    // The reservation stays until its lease expires and is then charged in full.
+    log::warn("settle failed; the reservation will be charged in full when its lease expires",
+              {{"tenant", tenant}, {"request_id", request_id}, {"error", result.error().message}});
+    return;
+  }
+  for (const auto& alert : result->alerts) {
+    log_alert(tenant, alert);
+    if (on_alert) on_alert(tenant, alert);
+  }
+}
+
 // Runs one settle to completion; a coroutine of its own so the request need not wait for it.
 // `on_alert` belongs to the guard, which outlives every settle it spawned.
 asio::awaitable<void> settle_in_background(Store& store, std::string tenant, std::string request_id,
                                            config::Limits limits, Settlement used, const AlertHandler* on_alert) {
   const auto result = co_await store.settle(tenant, request_id, limits, used);
-  if (!result) {
-    // The reservation stays until its lease expires and is then charged in full.
-    log::warn("settle failed; the reservation will be charged in full when its lease expires",
-              {{"tenant", tenant}, {"request_id", request_id}, {"error", result.error().message}});
-    co_return;
-  }
-  for (const auto& alert : result->alerts) {
-    log_alert(tenant, alert);
-    if (*on_alert) (*on_alert)(tenant, alert);
-  }
+  settled(result, tenant, request_id, *on_alert);
 }
 
 }  // namespace
@@ -127,6 +133,11 @@ Reservation StoreGuard::make_reservation(Store& store, const AdmitRequest& reque
 
 void StoreGuard::spawn_settle(Store& store, std::string tenant, std::string request_id, config::Limits limits,
                               Settlement used) {
+  // A store that never waits settles here: no coroutine, no trip through the event loop.
+  if (const auto done = store.settle_now(tenant, request_id, limits, used)) {
+    settled(*done, tenant, request_id, on_alert_);
+    return;
+  }
   ++pending_;
   asio::co_spawn(executor_,
                  settle_in_background(store, std::move(tenant), std::move(request_id), std::move(limits), used,

@@ -87,6 +87,8 @@ class LocalStore final : public Store {
   boost::asio::awaitable<Result<SettleResult>> settle(std::string_view tenant, std::string_view request_id,
                                                       const config::Limits& limits,
                                                       const Settlement& used) override;
+  std::optional<Result<SettleResult>> settle_now(std::string_view tenant, std::string_view request_id,
+                                                 const config::Limits& limits, const Settlement& used) override;
   boost::asio::awaitable<Result<TenantUsage>> usage(std::string_view tenant) override;
 
  private:

@@ -155,6 +155,17 @@ class Store {
                                                               const config::Limits& limits,
                                                               const Settlement& used) = 0;
 
+  // settle() done at once by a store that never waits (the local store), so the caller needs
+  // no coroutine of its own for it; nullopt from a store that must wait (Redis): use settle().
+  virtual std::optional<Result<SettleResult>> settle_now(std::string_view tenant, std::string_view request_id,
+                                                         const config::Limits& limits, const Settlement& used) {
+    (void)tenant;
+    (void)request_id;
+    (void)limits;
+    (void)used;
+    return std::nullopt;
+  }
+
   // The tenant's current UTC day and month (GET /v1/usage).
   virtual boost::asio::awaitable<Result<TenantUsage>> usage(std::string_view tenant) = 0;
 };

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "fakes/fake_store.hpp"
+#include "tollgate/core/clock.hpp"
+#include "tollgate/limits/local_store.hpp"
 
 namespace tollgate::limits {
 namespace {
@@ -58,6 +60,24 @@ TEST_F(StoreGuardTest, AdmittedRequestsSettleWithWhatTheyUsed) {
   io_.restart();
   io_.run();
   EXPECT_EQ(store_.settled.size(), 1u);
+}
+
+TEST_F(StoreGuardTest, ALocalStoreSettlesAtOnceWithoutACoroutine) {
+  const SystemClock clock;
+  auto local = LocalStore::open(clock, {});
+  ASSERT_TRUE(local);
+  StoreGuard guard{io_.get_executor(), **local, **local};
+  auto result = run(guard.admit(request(true, true), policy_));
+  ASSERT_EQ(result.admission.verdict, Verdict::admitted);
+  ASSERT_TRUE(result.reservation);
+  result.reservation->settle(Settlement{Tokens{10}, Tokens{20}, NanoUsd{300}});
+  // Settled before the event loop runs again: nothing pending, the spend already recorded.
+  EXPECT_EQ(guard.pending(), 0u);
+  EXPECT_EQ(io_.poll(), 0u);
+  const auto usage = run((*local)->usage("acme"));
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->daily.spent, NanoUsd{300});
+  EXPECT_EQ(usage->daily.output, Tokens{20});
 }
 
 TEST_F(StoreGuardTest, BudgetAlertsFromASettleReachTheAlertHandler) {
