@@ -1,4 +1,4 @@
--- Shared part of the limits scripts (admit, extend, settle, usage): the build prepends this
+-- Shared part of the limits scripts (limits, extend, usage): the build prepends this
 -- file to each of them (lua/embed.cmake), because Redis runs every script on its own.
 -- The semantics are the contract in include/tollgate/limits/store.hpp; LocalStore implements
 -- the same in C++.
@@ -17,10 +17,11 @@
 -- Redis's clock, so the script derives them from the same prefix (same hash tag, same slot).
 -- A reservation is live while it is both in leases and in res.
 --
+-- Needs Redis 6.2 or later (ZMSCORE).
 -- Time is Redis's TIME, never the gateway's clock (Redis 7 replicates script effects).
--- Numbers: Lua numbers are doubles. Money (integer nano-USD) and token counts are kept with
--- HINCRBY (64-bit integers in Redis) and are exact in the arithmetic here below 2^53, that is
--- budgets up to about 9 million USD. Bucket levels are doubles stored with 17 digits, so they
+-- Numbers: Lua numbers are doubles. Money (integer nano-USD) and token counts are stored as
+-- whole numbers (HINCRBY, or HSET of a sum computed here) and are exact below 2^53, that is
+-- up to about 9 million USD per window. Bucket levels are doubles stored with 17 digits, so they
 -- read back exactly.
 
 local LEASE_GRACE_MS = 60000
@@ -36,10 +37,17 @@ local function int(x)
   return string.format('%d', x)
 end
 
--- An optional numeric argument: '' means absent (no such limit).
+-- An optional numeric argument: '' means absent (no such limit). Memoised per run: the
+-- requests of a batch mostly carry the same limits, and tonumber is a strtod.
+local parsed = {}
 local function opt(v)
   if v == nil or v == '' then return nil end
-  return tonumber(v)
+  local x = parsed[v]
+  if x == nil then
+    x = tonumber(v)
+    parsed[v] = x
+  end
+  return x
 end
 
 -- Redis's clock: whole seconds and milliseconds since the Unix epoch.
@@ -178,10 +186,12 @@ local function keep_leases(until_ms, now_ms)
 end
 
 -- Charges every expired lease in full (its reserved cost becomes spent in its windows, its
--- slot is freed). When no lease is left at all, whatever the current windows still hold as
--- reserved belongs to leases whose keys expired before anyone reaped them (the tenant was
--- idle past their grace): that is charged in full too.
-local function reap(now_s, now_ms, day, month)
+-- slot is freed). Returns true when the tenant has no lease left at all. One call when no
+-- lease has expired, the common case.
+local function reap_leases(now_s, now_ms)
+  local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
+  if #first == 0 then return true end
+  if tonumber(first[2]) > now_ms then return false end
   local expired = redis.call('ZRANGEBYSCORE', LEASES, '-inf', int(now_ms))
   for _, id in ipairs(expired) do
     local rec = record_decode(redis.call('HGET', RES, id))
@@ -191,12 +201,74 @@ local function reap(now_s, now_ms, day, month)
     end
     redis.call('HDEL', RES, id)
   end
-  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', int(now_ms)) end
-  if redis.call('ZCARD', LEASES) == 0 then
-    redis.call('DEL', RES)
-    for _, w in ipairs({day, month}) do
-      local reserved = tonumber(redis.call('HGET', w.key, 'reserved')) or 0
-      if reserved > 0 then window_incr(w, now_s, {'reserved', -reserved, 'spent', reserved}) end
-    end
+  redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', int(now_ms))
+  return redis.call('ZCARD', LEASES) == 0
+end
+
+-- reap_leases, then: when no lease is left at all, whatever the current windows still hold as
+-- reserved belongs to leases whose keys expired before anyone reaped them (the tenant was
+-- idle past their grace): that is charged in full too.
+local function reap(now_s, now_ms, day, month)
+  if not reap_leases(now_s, now_ms) then return end
+  redis.call('DEL', RES)
+  for _, w in ipairs({day, month}) do
+    local reserved = tonumber(redis.call('HGET', w.key, 'reserved')) or 0
+    if reserved > 0 then window_incr(w, now_s, {'reserved', -reserved, 'spent', reserved}) end
   end
+end
+
+-- The batch script (limits.lua) reads each window and bucket it touches once, changes it in
+-- memory call by call, and writes it once: two calls per key however many requests.
+
+-- A window with the named fields loaded: w.v[field] (0 when absent).
+local function window_load(w, fields)
+  local values = redis.call('HMGET', w.key, unpack(fields))
+  w.v, w.dirty = {}, {}
+  for i, f in ipairs(fields) do w.v[f] = tonumber(values[i]) or 0 end
+  return w
+end
+
+local function window_add(w, field, delta)
+  if delta == 0 then return end
+  w.v[field] = w.v[field] + delta
+  w.dirty[field] = true
+end
+
+-- Writes a loaded window's changed fields. A window past its grace is gone for good: nothing
+-- is written. The TTL is set whenever the write added a field, so a key never exists without
+-- one (every write that creates a window adds fields).
+local function window_save(w, now_s)
+  local expire_at = w.stop + WINDOW_GRACE_S
+  if expire_at <= now_s then return end
+  local args = {}
+  for f in pairs(w.dirty) do
+    args[#args + 1] = f
+    args[#args + 1] = int(w.v[f])
+  end
+  if #args == 0 then return end
+  if redis.call('HSET', w.key, unpack(args)) > 0 then redis.call('EXPIREAT', w.key, int(expire_at)) end
+end
+
+-- A bucket read once: b.level and b.ts as stored (nil when missing: full).
+local function bucket_load(key)
+  local v = redis.call('HMGET', key, 'level', 'ts')
+  return {key = key, level = tonumber(v[1]), ts = tonumber(v[2])}
+end
+
+-- bucket_level on a loaded bucket.
+local function bucket_at(b, capacity, now_ms)
+  if b.level == nil or b.ts == nil then return capacity end
+  local elapsed = now_ms - b.ts
+  if elapsed < 0 then elapsed = 0 end
+  local level = b.level + elapsed * (capacity / 60000)
+  if level > capacity then level = capacity end
+  return level
+end
+
+local function bucket_set(b, capacity, level, now_ms)
+  b.level, b.ts, b.capacity, b.dirty = level, now_ms, capacity, true
+end
+
+local function bucket_save(b)
+  if b and b.dirty then bucket_store(b.key, b.capacity, b.level, b.ts) end
 end

@@ -2,7 +2,7 @@
 # writes <dir>/redis_store_lua.hpp and <dir>/redis_store_lua.cpp, one std::string_view per
 # script (common.lua prepended to each). Run by src/limits/redis_store.cmake whenever a .lua
 # file changes; nothing reads the scripts at run time.
-set(scripts admit extend settle usage)
+set(scripts limits extend usage)
 set(delimiter "tollgate_lua")
 file(READ "${LUA_DIR}/common.lua" common)
 

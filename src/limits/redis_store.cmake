@@ -1,7 +1,7 @@
 # RedisStore sources (target_sources(tollgate_limits PRIVATE ...)) and its link to tollgate_redis.
 # The Lua scripts (lua/*.lua) are embedded as string constants in a generated source, rebuilt
 # whenever a script changes; nothing reads them at run time.
-set(TOLLGATE_LUA_SCRIPTS common admit extend settle usage)
+set(TOLLGATE_LUA_SCRIPTS common limits extend usage)
 set(tollgate_lua_inputs ${PROJECT_SOURCE_DIR}/lua/embed.cmake)
 foreach(script IN LISTS TOLLGATE_LUA_SCRIPTS)
   list(APPEND tollgate_lua_inputs ${PROJECT_SOURCE_DIR}/lua/${script}.lua)
@@ -17,6 +17,7 @@ add_custom_command(
   VERBATIM)
 target_sources(tollgate_limits PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/redis_store.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/script_batches.cpp
   ${TOLLGATE_LUA_GENERATED_DIR}/redis_store_lua.hpp
   ${TOLLGATE_LUA_GENERATED_DIR}/redis_store_lua.cpp)
 # PUBLIC for the tests of the scripts' helpers (tests/integration/redis_*).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "redis_store_lua.hpp"
+#include "script_batches.hpp"
 
 namespace tollgate::limits {
 
@@ -16,15 +17,14 @@ namespace {
 
 // The scripts and their SHA1s, computed once per process.
 struct Scripts {
-  redis::Script admit;
+  redis::Script limits;  // admits and settles, batched
   redis::Script extend;
-  redis::Script settle;
   redis::Script usage;
 };
 
 const Scripts& scripts() {
-  static const Scripts instance{redis::Script::make("admit", lua::kAdmit), redis::Script::make("extend", lua::kExtend),
-                                redis::Script::make("settle", lua::kSettle), redis::Script::make("usage", lua::kUsage)};
+  static const Scripts instance{redis::Script::make("limits", lua::kLimits), redis::Script::make("extend", lua::kExtend),
+                                redis::Script::make("usage", lua::kUsage)};
   return instance;
 }
 
@@ -36,7 +36,7 @@ redis::ClientOptions client_options(RedisStoreOptions options) {
   if (options.password) out.address.password = std::move(*options.password);
   out.timeout = options.timeout;
   const Scripts& s = scripts();
-  out.scripts = {s.admit, s.extend, s.settle, s.usage};
+  out.scripts = {s.limits, s.extend, s.usage};
   return out;
 }
 
@@ -90,9 +90,18 @@ std::optional<BucketStatus> bucket(std::int64_t limit, std::int64_t remaining, s
 
 std::chrono::sys_seconds at(std::int64_t seconds) { return std::chrono::sys_seconds(std::chrono::seconds(seconds)); }
 
-// admit.lua's reply (documented there).
+// An admit's answer from limits.lua (documented there).
 Admission parse_admission(const redis::Reply& reply) {
   if (reply.is_error()) return unavailable("admit script failed: " + reply.text);
+  if (reply.type == redis::Reply::Type::array && reply.elements.size() == 2) {
+    // {0, downgraded}: admitted, no bucket to report.
+    const auto short_form = integers(reply, 0, 2);
+    if (!short_form || (*short_form)[0] != 0) return unavailable("admit script answered an unexpected reply");
+    Admission a;
+    a.verdict = Verdict::admitted;
+    a.downgraded = (*short_form)[1] != 0;
+    return a;
+  }
   const auto head = integers(reply, 0, 9);
   const auto tail = integers(reply, 10, 4);
   if (!head || !tail || reply.elements.size() != 14 || reply.elements[9].type != redis::Reply::Type::string) {
@@ -156,7 +165,8 @@ std::string millis(std::chrono::seconds ttl) {
 }  // namespace
 
 RedisStore::RedisStore(asio::any_io_executor executor, RedisStoreOptions options)
-    : client_(std::make_unique<redis::Client>(std::move(executor), client_options(std::move(options)))) {}
+    : client_(std::make_unique<redis::Client>(std::move(executor), client_options(std::move(options)))),
+      batches_(std::make_unique<ScriptBatches>(*client_, scripts().limits, &tenant_keys)) {}
 
 RedisStore::~RedisStore() = default;
 
@@ -164,10 +174,12 @@ void RedisStore::start() { client_->start(); }
 void RedisStore::stop() { client_->stop(); }
 bool RedisStore::ready() const { return client_->ready(); }
 redis::ClientStats RedisStore::stats() const { return client_->stats(); }
+BatchStats RedisStore::batch_stats() const { return BatchStats{batches_->calls(), batches_->batches()}; }
 
 asio::awaitable<Admission> RedisStore::admit(const AdmitRequest& request) {
   const config::Limits& l = request.limits;
-  std::vector<std::string> args{request.request_id,
+  std::vector<std::string> args{"a",
+                                request.request_id,
                                 millis(request.reservation_ttl),
                                 std::to_string(request.charge.tokens.value),
                                 std::to_string(request.charge.cost.value),
@@ -180,8 +192,7 @@ asio::awaitable<Admission> RedisStore::admit(const AdmitRequest& request) {
                                 arg(l.budget_daily),
                                 arg(l.budget_monthly),
                                 arg(l.downgrade_at)};
-  auto keys = tenant_keys(request.tenant);
-  auto reply = co_await client_->eval(scripts().admit, std::move(keys), std::move(args));
+  auto reply = co_await batches_->call(request.tenant, std::move(args));
   if (!reply) co_return unavailable(std::move(reply.error().message));
   co_return parse_admission(*reply);
 }
@@ -199,12 +210,16 @@ asio::awaitable<bool> RedisStore::extend(std::string_view tenant, std::string_vi
 
 asio::awaitable<Result<SettleResult>> RedisStore::settle(std::string_view tenant, std::string_view request_id,
                                                          const config::Limits& limits, const Settlement& used) {
-  std::vector<std::string> args{std::string(request_id),      std::to_string(used.input.value),
-                                std::to_string(used.output.value), std::to_string(used.cost.value),
-                                arg(limits.tokens_per_minute), arg(limits.budget_daily),
-                                arg(limits.budget_monthly),    arg(limits.soft_alert_at)};
-  auto keys = tenant_keys(tenant);
-  auto reply = co_await client_->eval(scripts().settle, std::move(keys), std::move(args));
+  std::vector<std::string> args{"s",
+                                std::string(request_id),
+                                std::to_string(used.input.value),
+                                std::to_string(used.output.value),
+                                std::to_string(used.cost.value),
+                                arg(limits.tokens_per_minute),
+                                arg(limits.budget_daily),
+                                arg(limits.budget_monthly),
+                                arg(limits.soft_alert_at)};
+  auto reply = co_await batches_->call(tenant, std::move(args));
   if (!reply) co_return reply.error();
   co_return parse_settlement(*reply, limits);
 }

@@ -2,10 +2,12 @@
 // Admit stage, shared: the limits::Store every gateway instance shares through one Redis
 // (limits.store: redis). Same semantics as LocalStore (store.hpp); each operation is one Lua
 // script run with one EVALSHA (lua/*.lua, embedded at build time), atomic in Redis and timed
-// by Redis's clock. Keys are hash-tagged per tenant (tg:{tenant}:...) and all expire; the
-// layout is documented in lua/common.lua. Money stays integer nano-USD in Redis (HINCRBY);
-// the scripts' comparisons use Lua doubles, exact below 2^53 nano-USD (about 9 million USD per
-// budget window).
+// by Redis's clock. Admits and settles of one tenant that arrive while one of theirs is in
+// flight go together, in order, in the next EVALSHA of lua/limits.lua (script_batches.hpp):
+// one script run for many requests, with the answers separate runs would give. Keys are
+// hash-tagged per tenant (tg:{tenant}:...) and all expire; the layout is documented in
+// lua/common.lua. Money stays integer nano-USD in Redis; the scripts compute in Lua doubles,
+// exact below 2^53 nano-USD (about 9 million USD per budget window). Needs Redis 6.2 or later.
 //
 // Threading: one RedisStore per worker, on that worker's executor (its own hiredis
 // connection); use it only on that worker's thread, except start() and ready().
@@ -14,6 +16,7 @@
 // reason, extend answers false, settle and usage answer Error::limits_unavailable. No message
 // contains the Redis password.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +35,13 @@ struct RedisStoreOptions {
   std::chrono::milliseconds timeout{50};          // per Redis call (limits.redis.timeout_ms)
   // From limits.redis.password_env; overrides a password in the URL. Secret: never logged.
   std::optional<std::string> password;
+};
+
+class ScriptBatches;
+
+struct BatchStats {
+  std::uint64_t calls = 0;    // admits and settles
+  std::uint64_t batches = 0;  // EVALSHAs that carried them
 };
 
 class RedisStore final : public Store {
@@ -53,6 +63,8 @@ class RedisStore final : public Store {
   // Connected, authenticated and every script loaded (for /readyz). Any thread.
   bool ready() const;
   redis::ClientStats stats() const;
+  // Admit and settle calls so far, and the EVALSHAs that carried them (fewer under load).
+  BatchStats batch_stats() const;
 
   boost::asio::awaitable<Admission> admit(const AdmitRequest& request) override;
   boost::asio::awaitable<bool> extend(std::string_view tenant, std::string_view request_id,
@@ -65,6 +77,7 @@ class RedisStore final : public Store {
 
  private:
   std::unique_ptr<redis::Client> client_;
+  std::unique_ptr<ScriptBatches> batches_;  // admits and settles (lua/limits.lua)
 };
 
 }  // namespace tollgate::limits
