@@ -42,10 +42,14 @@ redis::ClientOptions client_options(RedisStoreOptions options) {
 
 // KEYS of every script (lua/common.lua): the tenant's leases, reservations and buckets.
 std::vector<std::string> tenant_keys(std::string_view tenant) {
-  std::string prefix = "tg:{";
-  prefix += tenant;
-  prefix += "}:";
-  return {prefix + "leases", prefix + "res", prefix + "bucket:requests", prefix + "bucket:tokens"};
+  std::vector<std::string> keys;
+  keys.reserve(4);
+  for (const std::string_view suffix : {"leases", "res", "bucket:requests", "bucket:tokens"}) {
+    std::string& key = keys.emplace_back();
+    key.reserve(tenant.size() + suffix.size() + 6);
+    key.append("tg:{").append(tenant).append("}:").append(suffix);
+  }
+  return keys;
 }
 
 // An optional limit as a script argument: '' when absent.

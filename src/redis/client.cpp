@@ -17,6 +17,7 @@
 
 #include "asio_adapter.hpp"
 #include "hiredis_reply.hpp"
+#include "resp_command.hpp"
 #include "tollgate/core/log.hpp"
 
 namespace tollgate::redis {
@@ -159,27 +160,17 @@ std::vector<Result<Reply>> all_failed(std::size_t n, const Failure& failure) {
   return std::vector<Result<Reply>>(n, Result<Reply>(failure));
 }
 
-// Writes `commands` back to back on the current connection and waits for all their replies
-// until `timeout`. Always answers one result per command.
-asio::awaitable<std::vector<Result<Reply>>> round_trip(std::shared_ptr<State> s,
-                                                       std::vector<std::vector<std::string>> commands,
+// Writes `commands` (each in RESP, resp_command.hpp) back to back on the current connection
+// and waits for all their replies until `timeout`. Always answers one result per command.
+asio::awaitable<std::vector<Result<Reply>>> round_trip(std::shared_ptr<State> s, std::vector<std::string> commands,
                                                        std::chrono::milliseconds timeout) {
   const std::size_t n = commands.size();
   auto batch = std::make_unique<Batch>(s->executor);
   bool submitted = true;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> argvlen;
   for (const auto& command : commands) {
-    argv.clear();
-    argvlen.clear();
-    for (const auto& arg : command) {
-      argv.push_back(arg.data());
-      argvlen.push_back(arg.size());
-    }
-    // hiredis copies the arguments into its output buffer before returning.
+    // hiredis copies the command into its output buffer before returning.
     if (s->context == nullptr || s->broken ||
-        redisAsyncCommandArgv(s->context, &on_reply, batch.get(), static_cast<int>(argv.size()), argv.data(),
-                              argvlen.data()) != REDIS_OK) {
+        redisAsyncFormattedCommand(s->context, &on_reply, batch.get(), command.data(), command.size()) != REDIS_OK) {
       submitted = false;
       break;
     }
@@ -274,22 +265,22 @@ asio::awaitable<Result<void>> open_connection(std::shared_ptr<State> s) {
   if (!s->connected) co_return unavailable("connect timed out");
 
   const Address& address = s->options.address;
-  std::vector<std::vector<std::string>> setup;
+  std::vector<std::string> setup;
   if (!address.password.empty()) {
     if (address.username.empty()) {
-      setup.push_back({"AUTH", address.password});
+      setup.push_back(format_command({"AUTH", address.password}));
     } else {
-      setup.push_back({"AUTH", address.username, address.password});
+      setup.push_back(format_command({"AUTH", address.username, address.password}));
     }
   }
-  if (address.db != 0) setup.push_back({"SELECT", std::to_string(address.db)});
-  for (const Script& script : s->options.scripts) setup.push_back({"SCRIPT", "LOAD", std::string(script.source)});
+  if (address.db != 0) setup.push_back(format_command({"SELECT", std::to_string(address.db)}));
+  for (const Script& script : s->options.scripts) setup.push_back(format_command({"SCRIPT", "LOAD", script.source}));
   // A replica (the address still points at a demoted master after a failover) would answer
   // every script with READONLY: not ready until it is a master again.
-  setup.push_back({"ROLE"});
+  setup.push_back(format_command({"ROLE"}));
   // A stopped (SIGSTOP) or wedged server still completes TCP handshakes from its backlog:
   // only an answer proves it is alive.
-  setup.push_back({"PING"});
+  setup.push_back(format_command({"PING"}));
 
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   auto results = co_await round_trip(s, std::move(setup), std::max(left, std::chrono::milliseconds(1)));
@@ -364,8 +355,8 @@ asio::awaitable<void> supervise(std::shared_ptr<State> s) {
 asio::awaitable<Result<Reply>> run_command(std::shared_ptr<State> s, std::vector<std::string> args) {
   if (!s->ready) co_return not_ready(*s);
   auto timeout = s->options.timeout;
-  std::vector<std::vector<std::string>> commands;
-  commands.push_back(std::move(args));
+  std::vector<std::string> commands;
+  commands.push_back(format_command(args));
   auto results = co_await round_trip(std::move(s), std::move(commands), timeout);
   co_return std::move(results.front());
 }
@@ -373,16 +364,21 @@ asio::awaitable<Result<Reply>> run_command(std::shared_ptr<State> s, std::vector
 asio::awaitable<Result<Reply>> run_eval(std::shared_ptr<State> s, Script script, std::vector<std::string> keys,
                                         std::vector<std::string> args) {
   if (!s->ready) co_return not_ready(*s);
-  std::vector<std::string> evalsha;
-  evalsha.reserve(3 + keys.size() + args.size());
-  evalsha.push_back("EVALSHA");
-  evalsha.push_back(script.sha1);
-  evalsha.push_back(std::to_string(keys.size()));
-  for (auto& key : keys) evalsha.push_back(std::move(key));
-  for (auto& arg : args) evalsha.push_back(std::move(arg));
+  const std::string key_count = std::to_string(keys.size());
+  std::size_t size = 64 + script.sha1.size();
+  for (const auto& key : keys) size += key.size() + 16;
+  for (const auto& arg : args) size += arg.size() + 16;
+  std::string evalsha;
+  evalsha.reserve(size);
+  append_command_header(evalsha, 3 + keys.size() + args.size());
+  append_argument(evalsha, "EVALSHA");
+  append_argument(evalsha, script.sha1);
+  append_argument(evalsha, key_count);
+  for (const auto& key : keys) append_argument(evalsha, key);
+  for (const auto& arg : args) append_argument(evalsha, arg);
 
-  std::vector<std::vector<std::string>> once;
-  once.push_back(evalsha);
+  std::vector<std::string> once;
+  once.push_back(evalsha);  // a copy, kept for the retry below
   auto first = co_await round_trip(s, std::move(once), s->options.timeout);
   Result<Reply>& reply = first.front();
   if (!reply || !reply->has_error_code("NOSCRIPT")) co_return std::move(reply);
@@ -395,8 +391,8 @@ asio::awaitable<Result<Reply>> run_eval(std::shared_ptr<State> s, Script script,
     log::warn("redis lost a script; reloading it", {{"redis", s->where}, {"script", script.name}});
   }
   if (!s->ready) co_return not_ready(*s);
-  std::vector<std::vector<std::string>> retry;
-  retry.push_back({"SCRIPT", "LOAD", std::string(script.source)});
+  std::vector<std::string> retry;
+  retry.push_back(format_command({"SCRIPT", "LOAD", script.source}));
   retry.push_back(std::move(evalsha));
   auto second = co_await round_trip(s, std::move(retry), s->options.timeout);
   if (!second[0]) co_return second[0].error();
