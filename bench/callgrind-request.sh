@@ -16,6 +16,9 @@
 #   bash bench/callgrind-request.sh
 #   REQUESTS=500 bash bench/callgrind-request.sh   # quicker
 #
+# STORE=redis measures the Redis store instead of the local one (a redis-server of its own on a
+# free loopback port; at this rate every admit and settle is a script run of its own, unbatched).
+#
 # Environment: REQUESTS (2000), RATE (100 requests/s; the gateway under callgrind is ~50x slower,
 # and every request must be answered), WARMUP (200 requests); SKIP_BUILD=1 uses the binaries in
 # BUILD_DIR (default build/release). Needs valgrind. Loopback only; every process it starts is
@@ -45,12 +48,23 @@ source bench/lib.sh
 
 start_mock
 
+store="${STORE:-local}"
+case "$store" in
+  local) limits="{store: local, local: {state_dir: $work/state}}" ;;
+  redis)
+    [[ -x /usr/bin/redis-server ]] || { echo "missing /usr/bin/redis-server (apt-get install redis-server)" >&2; exit 1; }
+    start_redis
+    limits="{store: redis, redis: {url: \"redis://127.0.0.1:$redis_port\"}}"
+    ;;
+  *) echo "STORE must be local or redis" >&2; exit 2 ;;
+esac
+
 write_bench_tenant
 cat >"$work/tollgate.yaml" <<EOF
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 threads: 1
-limits: {store: local, local: {state_dir: $work/state}}
+limits: $limits
 usage: {sink: file, file: {path: $work/usage.jsonl}}
 log: {access: off}
 providers:
@@ -118,7 +132,7 @@ table=bench/results/callgrind-latest.md
   echo "## Instructions per non-streaming request (issue 8)"
   echo
   echo "$(machine_description). valgrind $(/usr/bin/valgrind --version | sed 's/^valgrind-//'), callgrind;" \
-       "gateway threads: 1, local store, file sink, access log off; instrumentation switched on after" \
+       "gateway threads: 1, $store store, file sink, access log off; instrumentation switched on after" \
        "start-up and $warmup warm-up requests, then $requests requests at $rate/s over 4 keep-alive" \
        "connections. A release build without debug information: functions, not lines."
   echo

@@ -96,6 +96,18 @@ start_mock() {
   mock_port="$(wait_for_line "$work/mock.out" 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$mock_pid")"
 }
 
+# start_redis: starts a redis-server of its own (no persistence, a free loopback port, its
+# files in $work) and waits until it accepts connections; sets redis_pid and redis_port. Not in
+# a subshell: it records the PID.
+start_redis() {
+  redis_port="$(free_port)"
+  /usr/bin/redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  wait_for_line "$work/redis.log" 's/.*(Ready to accept connections).*/\1/p' "$redis_pid" >/dev/null
+}
+
 # write_bench_tenant: a fresh key for tenant `bench` on a plan without limits; sets `key` and
 # writes $work/tenants.yaml.
 write_bench_tenant() {

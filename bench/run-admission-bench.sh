@@ -36,12 +36,7 @@ source bench/lib.sh
 # --- mock upstream and redis-server ---------------------------------------------------------
 start_mock
 
-redis_port="$(free_port)"
-/usr/bin/redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-wait_for_line "$work/redis.log" 's/.*(Ready to accept connections).*/\1/p' "$redis_pid" >/dev/null
+start_redis
 
 # --- tenants: one without limits, one with every limit set high enough never to refuse ------
 keys=()
