@@ -17,18 +17,6 @@ void append_length_line(std::string& out, char kind, std::size_t n) {
   out.append(line.data(), end);
 }
 
-}  // namespace
-
-void append_command_header(std::string& out, std::size_t arguments) { append_length_line(out, '*', arguments); }
-
-void append_argument(std::string& out, std::string_view argument) {
-  append_length_line(out, '$', argument.size());
-  out.append(argument);
-  out.append("\r\n", 2);
-}
-
-namespace {
-
 template <class Arguments>
 std::string format(const Arguments& arguments) {
   std::size_t size = 16;
@@ -41,6 +29,14 @@ std::string format(const Arguments& arguments) {
 }
 
 }  // namespace
+
+void append_command_header(std::string& out, std::size_t arguments) { append_length_line(out, '*', arguments); }
+
+void append_argument(std::string& out, std::string_view argument) {
+  append_length_line(out, '$', argument.size());
+  out.append(argument);
+  out.append("\r\n", 2);
+}
 
 std::string format_command(std::span<const std::string> arguments) { return format(arguments); }
 
