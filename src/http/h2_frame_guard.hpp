@@ -7,7 +7,7 @@
 #include <optional>
 #include <span>
 
-#include "tollgate/http/session.hpp"
+#include "tollgate/http/http2_limits.hpp"
 
 namespace tollgate::http {
 
