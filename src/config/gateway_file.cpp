@@ -131,18 +131,44 @@ void read_usage(const Fields& top, UsageConfig& out) {
   read_kafka(f, out);
 }
 
+// server.http2: the downstream HTTP/2 protections (defaults in http::Http2Limits).
+void read_http2(const Fields& server, http::Http2Limits& out) {
+  auto node = server.entry("http2");
+  if (!node) return;
+  Fields f(server.ctx(), *node, server.path("http2"),
+           {"max_concurrent_streams", "flood_interval_ms", "max_resets_per_interval", "max_settings_per_interval",
+            "max_pings_per_interval", "max_continuations"});
+  if (auto v = f.positive_int("max_concurrent_streams")) {
+    // Stream ids are 31 bits wide: no connection can hold more streams than that.
+    if (*v > 0x7FFF'FFFF) {
+      f.ctx().error(f.mark("max_concurrent_streams"), f.path("max_concurrent_streams") + ": at most 2147483647, got " +
+                                                          describe(*f.find("max_concurrent_streams")));
+    } else {
+      out.max_concurrent_streams = static_cast<std::uint32_t>(*v);
+    }
+  }
+  if (auto v = f.millis("flood_interval_ms")) out.interval = *v;
+  if (auto v = f.positive_int("max_resets_per_interval")) out.max_resets_per_interval = static_cast<std::size_t>(*v);
+  if (auto v = f.positive_int("max_settings_per_interval")) {
+    out.max_settings_per_interval = static_cast<std::size_t>(*v);
+  }
+  if (auto v = f.positive_int("max_pings_per_interval")) out.max_pings_per_interval = static_cast<std::size_t>(*v);
+  if (auto v = f.positive_int("max_continuations")) out.max_continuations = static_cast<std::size_t>(*v);
+}
+
 void read_server(const Fields& top, ServerConfig& out) {
   auto node = top.entry("server");
   if (!node) return;
   Fields f(top.ctx(), *node, "server",
            {"max_body_bytes", "max_header_bytes", "max_header_fields", "idle_timeout_ms", "header_timeout_ms",
-            "shutdown_grace_ms"});
+            "shutdown_grace_ms", "http2"});
   if (auto v = f.positive_int("max_body_bytes")) out.max_body_bytes = static_cast<std::size_t>(*v);
   if (auto v = f.positive_int("max_header_bytes")) out.max_header_bytes = static_cast<std::size_t>(*v);
   if (auto v = f.positive_int("max_header_fields")) out.max_header_fields = static_cast<std::size_t>(*v);
   if (auto v = f.millis("idle_timeout_ms")) out.idle_timeout = *v;
   if (auto v = f.millis("header_timeout_ms")) out.header_timeout = *v;
   if (auto v = f.millis("shutdown_grace_ms")) out.shutdown_grace = *v;
+  read_http2(f, out.http2);
 }
 
 // `access` is `stderr`, `off` or a file path (a file named "off" is written "./off").

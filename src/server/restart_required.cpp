@@ -81,6 +81,7 @@ std::vector<std::string> restart_required(const config::Config& running, const c
   check(rs.idle_timeout != fs.idle_timeout, "server.idle_timeout_ms");
   check(rs.header_timeout != fs.header_timeout, "server.header_timeout_ms");
   check(rs.shutdown_grace != fs.shutdown_grace, "server.shutdown_grace_ms");
+  check(rs.http2 != fs.http2, "server.http2");
   return names;
 }
 

@@ -122,6 +122,7 @@ http::SessionOptions session_options(const config::ServerConfig& server) {
   options.header_timeout = server.header_timeout;
   options.idle_timeout = server.idle_timeout;
   options.io_timeout = server.idle_timeout;
+  options.http2 = server.http2;
   return options;
 }
 

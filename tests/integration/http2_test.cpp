@@ -622,6 +622,21 @@ TEST_F(FloodTest, RepeatedFloodsKeepMemoryBounded) {
   still_serves();
 }
 
+TEST_F(FloodTest, TheBoundsComeFromServerHttp2InTheConfig) {
+  auto gateway = own_gateway(*dir_, mock_->port(), "bounds",
+                             "{http2: {max_concurrent_streams: 3, max_resets_per_interval: 5}}");
+  // Advertised in the gateway's SETTINGS.
+  const auto [code, out] = nghttp({"-v", url(gateway->port(), "/v1/models")});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):3]"), std::string::npos) << out;
+  // 8 resets: within the default bound (200 per 10 s), over this one.
+  const auto ending = tollgate::testing::flood(gateway->port(), rapid_reset_flood(8));
+  EXPECT_TRUE(ending.closed);
+  EXPECT_TRUE(ending.goaway);
+  EXPECT_EQ(ending.error, 0xbu) << "ENHANCE_YOUR_CALM";
+  EXPECT_EQ(metric(gateway->admin_port(), "tollgate_http2_protection_closes_total{reason=\"rapid_reset\"}"), 1);
+}
+
 TEST_F(Http2Test, TlsNegotiatesH2ByAlpn) {
   const auto [code, out] = nghttp({"-v", "https://localhost:" + std::to_string(tls_->port()) + "/v1/models"});
   ASSERT_EQ(code, 0) << out;

@@ -14,6 +14,7 @@
 
 #include "tollgate/core/log.hpp"
 #include "tollgate/core/money.hpp"
+#include "tollgate/http/http2_limits.hpp"
 
 namespace tollgate::config {
 
@@ -92,6 +93,7 @@ struct ServerConfig {
   Millis idle_timeout{75'000};
   Millis header_timeout{10'000};
   Millis shutdown_grace{30'000};
+  http::Http2Limits http2;  // server.http2: the downstream HTTP/2 protections
 };
 
 // HTTP/2 to a provider. `auto`: offer ALPN "h2,http/1.1" on https and use what the provider

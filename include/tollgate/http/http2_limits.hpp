@@ -7,8 +7,9 @@
 
 namespace tollgate::http {
 
-// HTTP/2 connection protections (defaults after Envoy's and nginx's). Each violation ends the
-// connection with GOAWAY(ENHANCE_YOUR_CALM) and is counted in SessionTracker::h2_closes.
+// HTTP/2 connection protections (defaults after Envoy's and nginx's; `server.http2` in the
+// gateway file sets them). Each violation ends the connection with GOAWAY(ENHANCE_YOUR_CALM) and
+// is counted in SessionTracker::h2_closes.
 struct Http2Limits {
   // SETTINGS_MAX_CONCURRENT_STREAMS; extra streams are refused (RST_STREAM REFUSED_STREAM).
   std::uint32_t max_concurrent_streams = 100;
@@ -21,6 +22,8 @@ struct Http2Limits {
   std::size_t max_pings_per_interval = 100;
   // CONTINUATION flood (CVE-2024-27919): frames after one HEADERS before END_HEADERS.
   std::size_t max_continuations = 8;
+
+  friend bool operator==(const Http2Limits&, const Http2Limits&) = default;
 };
 
 // Why an HTTP/2 connection was closed by a protection (tollgate_http2_protection_closes_total).

@@ -67,6 +67,9 @@ TEST(Load, EmptyGatewayFileGivesDefaults) {
   EXPECT_EQ(c.server.idle_timeout, milliseconds{75'000});
   EXPECT_EQ(c.server.header_timeout, milliseconds{10'000});
   EXPECT_EQ(c.server.shutdown_grace, milliseconds{30'000});
+  EXPECT_EQ(c.server.http2, tollgate::http::Http2Limits{});
+  EXPECT_EQ(c.server.http2.max_concurrent_streams, 100u);
+  EXPECT_EQ(c.server.http2.max_resets_per_interval, 200u);
   EXPECT_TRUE(c.providers.empty());
   EXPECT_TRUE(c.tenants_path.empty());
   EXPECT_EQ(testing::strings(r.warnings),
@@ -101,6 +104,13 @@ server:
   idle_timeout_ms: 1
   header_timeout_ms: 2
   shutdown_grace_ms: 3
+  http2:
+    max_concurrent_streams: 7
+    flood_interval_ms: 500
+    max_resets_per_interval: 9
+    max_settings_per_interval: 10
+    max_pings_per_interval: 11
+    max_continuations: 2
 providers:
   local:
     type: openai
@@ -145,6 +155,12 @@ models:
   EXPECT_EQ(c.server.idle_timeout, milliseconds{1});
   EXPECT_EQ(c.server.header_timeout, milliseconds{2});
   EXPECT_EQ(c.server.shutdown_grace, milliseconds{3});
+  EXPECT_EQ(c.server.http2.max_concurrent_streams, 7u);
+  EXPECT_EQ(c.server.http2.interval, milliseconds{500});
+  EXPECT_EQ(c.server.http2.max_resets_per_interval, 9u);
+  EXPECT_EQ(c.server.http2.max_settings_per_interval, 10u);
+  EXPECT_EQ(c.server.http2.max_pings_per_interval, 11u);
+  EXPECT_EQ(c.server.http2.max_continuations, 2u);
   const Provider& p = c.providers.at("local");
   EXPECT_EQ(p.name, "local");
   EXPECT_EQ(p.type, "openai");

@@ -139,6 +139,8 @@ TEST(RestartRequired, SessionOptions) {
             Names{"server.header_timeout_ms"});
   EXPECT_EQ(changed([](config::Config& c) { c.server.shutdown_grace = config::Millis(1); }),
             Names{"server.shutdown_grace_ms"});
+  EXPECT_EQ(changed([](config::Config& c) { c.server.http2.max_resets_per_interval = 1; }), Names{"server.http2"});
+  EXPECT_EQ(changed([](config::Config& c) { c.server.http2.interval = config::Millis(1); }), Names{"server.http2"});
 }
 
 TEST(RestartRequired, Logs) {
