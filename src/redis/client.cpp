@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <span>
 #include <utility>
 #include <variant>
 
@@ -162,7 +163,9 @@ std::vector<Result<Reply>> all_failed(std::size_t n, const Failure& failure) {
 
 // Writes `commands` (each in RESP, resp_command.hpp) back to back on the current connection
 // and waits for all their replies until `timeout`. Always answers one result per command.
-asio::awaitable<std::vector<Result<Reply>>> round_trip(std::shared_ptr<State> s, std::vector<std::string> commands,
+// `commands` is read only before the first suspension (hiredis copies each into its buffer).
+asio::awaitable<std::vector<Result<Reply>>> round_trip(std::shared_ptr<State> s,
+                                                       std::span<const std::string> commands,
                                                        std::chrono::milliseconds timeout) {
   const std::size_t n = commands.size();
   auto batch = std::make_unique<Batch>(s->executor);
@@ -283,7 +286,7 @@ asio::awaitable<Result<void>> open_connection(std::shared_ptr<State> s) {
   setup.push_back(format_command({"PING"}));
 
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  auto results = co_await round_trip(s, std::move(setup), std::max(left, std::chrono::milliseconds(1)));
+  auto results = co_await round_trip(s, setup, std::max(left, std::chrono::milliseconds(1)));
   std::size_t i = 0;
   // Redis's own error texts (WRONGPASS, NOAUTH, ...) never repeat the password.
   if (!address.password.empty()) {
@@ -355,9 +358,8 @@ asio::awaitable<void> supervise(std::shared_ptr<State> s) {
 asio::awaitable<Result<Reply>> run_command(std::shared_ptr<State> s, std::vector<std::string> args) {
   if (!s->ready) co_return not_ready(*s);
   auto timeout = s->options.timeout;
-  std::vector<std::string> commands;
-  commands.push_back(format_command(args));
-  auto results = co_await round_trip(std::move(s), std::move(commands), timeout);
+  const std::string command = format_command(args);
+  auto results = co_await round_trip(std::move(s), std::span(&command, 1), timeout);
   co_return std::move(results.front());
 }
 
@@ -377,9 +379,7 @@ asio::awaitable<Result<Reply>> run_eval(std::shared_ptr<State> s, Script script,
   for (const auto& key : keys) append_argument(evalsha, key);
   for (const auto& arg : args) append_argument(evalsha, arg);
 
-  std::vector<std::string> once;
-  once.push_back(evalsha);  // a copy, kept for the retry below
-  auto first = co_await round_trip(s, std::move(once), s->options.timeout);
+  auto first = co_await round_trip(s, std::span(&evalsha, 1), s->options.timeout);
   Result<Reply>& reply = first.front();
   if (!reply || !reply->has_error_code("NOSCRIPT")) co_return std::move(reply);
 
@@ -394,7 +394,7 @@ asio::awaitable<Result<Reply>> run_eval(std::shared_ptr<State> s, Script script,
   std::vector<std::string> retry;
   retry.push_back(format_command({"SCRIPT", "LOAD", script.source}));
   retry.push_back(std::move(evalsha));
-  auto second = co_await round_trip(s, std::move(retry), s->options.timeout);
+  auto second = co_await round_trip(s, retry, s->options.timeout);
   if (!second[0]) co_return second[0].error();
   if (second[0]->is_error()) {
     co_return unavailable("SCRIPT LOAD of " + std::string(script.name) + " failed: " + second[0]->text);
