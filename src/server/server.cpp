@@ -353,16 +353,46 @@ asio::awaitable<metrics::Shard> copy_shard(Worker& worker) {
 
 using ProtectionCounts = std::array<std::uint64_t, http::kHttp2ProtectionCount>;
 
-// Copies `worker`'s HTTP/2 protection counters on the worker's own thread.
-asio::awaitable<ProtectionCounts> copy_protection_counts(Worker& worker) {
+// The counters a worker keeps in plain integers: its HTTP/2 protection closes and its upstream
+// connections.
+struct WorkerCounts {
+  ProtectionCounts protection_closes{};
+  upstream::ClientStats upstream;
+
+  void add(const WorkerCounts& other) {
+    for (std::size_t i = 0; i < protection_closes.size(); ++i) protection_closes[i] += other.protection_closes[i];
+    upstream.http1_connections += other.upstream.http1_connections;
+    upstream.h2_connections += other.upstream.h2_connections;
+    upstream.connects_total += other.upstream.connects_total;
+    upstream.h2_goaways_total += other.upstream.h2_goaways_total;
+  }
+};
+
+// Copies `worker`'s counters on the worker's own thread.
+asio::awaitable<WorkerCounts> copy_worker_counts(Worker& worker) {
   co_return co_await asio::co_spawn(
       worker.io,
-      [&worker]() -> asio::awaitable<ProtectionCounts> {
-        ProtectionCounts counts{};
-        std::copy(std::begin(worker.api_tracker.h2_closes), std::end(worker.api_tracker.h2_closes), counts.begin());
+      [&worker]() -> asio::awaitable<WorkerCounts> {
+        WorkerCounts counts;
+        const auto& closes = worker.api_tracker.h2_closes;
+        std::copy(std::begin(closes), std::end(closes), counts.protection_closes.begin());
+        counts.upstream = worker.upstream->stats();
         co_return counts;
       },
       asio::use_awaitable);
+}
+
+// tollgate_upstream_*: the workers' connections to providers.
+void write_upstream_connections(std::string& out, const upstream::ClientStats& s) {
+  metrics::write_family(out, "tollgate_upstream_connections",
+                        "Open connections to providers, by protocol (idle pooled ones included).",
+                        metrics::Type::gauge,
+                        {{{{"protocol", "http1"}}, s.http1_connections}, {{{"protocol", "h2"}}, s.h2_connections}});
+  metrics::write_family(out, "tollgate_upstream_connects_total", "TCP connections established to providers.",
+                        metrics::Type::counter, {{{}, s.connects_total}});
+  metrics::write_family(out, "tollgate_upstream_h2_goaways_total",
+                        "GOAWAY frames received from providers on HTTP/2 connections.", metrics::Type::counter,
+                        {{{}, s.h2_goaways_total}});
 }
 
 // tollgate_http2_protection_closes_total{reason}: every reason, zeros included.
@@ -407,11 +437,10 @@ asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>
                                             const ReloadCounts& reloads) {
   metrics::Shard merged;
   limits::StoreErrorStats errors;
-  ProtectionCounts protection_closes{};
+  WorkerCounts counts;
   for (auto& worker : workers) {
     merged.merge(co_await copy_shard(*worker));
-    const ProtectionCounts counts = co_await copy_protection_counts(*worker);
-    for (std::size_t i = 0; i < counts.size(); ++i) protection_closes[i] += counts[i];
+    counts.add(co_await copy_worker_counts(*worker));
     const auto s = worker->guard->stats();
     errors.rate_limits_local += s.rate_limits_local;
     errors.rate_limits_open += s.rate_limits_open;
@@ -444,7 +473,8 @@ asio::awaitable<std::string> render_metrics(std::vector<std::unique_ptr<Worker>>
                         metrics::Type::counter,
                         {{{{"result", "ok"}}, reloads.ok.load(std::memory_order_relaxed)},
                          {{{"result", "error"}}, reloads.error.load(std::memory_order_relaxed)}});
-  write_protection_closes(out, protection_closes);
+  write_protection_closes(out, counts.protection_closes);
+  write_upstream_connections(out, counts.upstream);
   std::vector<std::string> worker_names;
   for (std::size_t i = 0; i < workers.size(); ++i) worker_names.push_back(std::to_string(i));
   std::vector<metrics::Sample> connections;

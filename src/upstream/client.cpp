@@ -321,7 +321,12 @@ Client::Client(asio::any_io_executor executor, ClientOptions options)
     : executor_(std::move(executor)),
       options_(options),
       in_use_(std::make_unique<InUse>()),
-      h2_(std::make_unique<H2Pools>()) {}
+      h2_(std::make_unique<H2Pools>()),
+      counts_(std::make_shared<ConnectionCounts>()) {}
+
+ClientStats Client::stats() const {
+  return ClientStats{counts_->open - counts_->h2_open, counts_->h2_open, counts_->connects, counts_->h2_goaways};
+}
 
 Result<asio::ssl::context*> Client::tls_context(const config::Provider& provider) {
   auto& slot = tls_by_ca_[provider.ca_pem];
@@ -393,6 +398,9 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::dial(const config::
   auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kAsTuple);
   if (connect_ec) co_return provider_failure(provider, "could not be reached", connect_ec);
   stream.socket().set_option(tcp::no_delay(true));
+  conn->counts = counts_;
+  ++counts_->open;
+  ++counts_->connects;
 
   if (!url.tls()) {
     conn->plain = std::make_unique<beast::tcp_stream>(std::move(stream));

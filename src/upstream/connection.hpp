@@ -2,6 +2,7 @@
 // Forward stage, private: one upstream TCP (or TLS) connection as the client dials it, before it
 // carries HTTP/1.1 exchanges (client.cpp) or an HTTP/2 session (h2_connection.cpp).
 #include <chrono>
+#include <cstdint>
 #include <memory>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -10,6 +11,15 @@
 #include <boost/intrusive/list.hpp>
 
 namespace tollgate::upstream {
+
+// The connections of one Client (one worker), for /metrics; touched on that worker's thread
+// only. Shared with every connection, which may outlive its Client by a moment at shutdown.
+struct ConnectionCounts {
+  std::uint64_t open = 0;        // Connections alive, both protocols
+  std::uint64_t h2_open = 0;     // of those, carrying an HTTP/2 session
+  std::uint64_t connects = 0;    // TCP connections established, ever
+  std::uint64_t h2_goaways = 0;  // GOAWAY frames received from providers, ever
+};
 
 // One upstream connection, plain or TLS, with its read buffer. For HTTP/1.1: owned by one
 // request at a time (and then linked into its Client's in-use list, for abort_all), or parked
@@ -20,6 +30,14 @@ class Connection : public boost::intrusive::list_base_hook<boost::intrusive::lin
   std::unique_ptr<boost::beast::ssl_stream<boost::beast::tcp_stream>> tls;
   boost::beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since{};
+  std::shared_ptr<ConnectionCounts> counts;  // counted in `open` while set
+
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    if (counts) --counts->open;
+  }
 
   boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : *plain; }
 };

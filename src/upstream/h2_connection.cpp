@@ -80,6 +80,7 @@ struct H2Callbacks {
         // Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM (retried by
         // the client); the rest finish here; no new stream goes on this connection.
         c.goaway_ = true;
+        if (c.connection_->counts) ++c.connection_->counts->h2_goaways;
         c.notify_pool();
         break;
       case NGHTTP2_SETTINGS:
@@ -252,9 +253,12 @@ H2Connection::H2Connection(asio::any_io_executor executor, std::unique_ptr<Conne
       changed_(changed),
       idle_close_(idle_close),
       write_timeout_(write_timeout),
-      write_signal_(executor) {}
+      write_signal_(executor) {
+  if (connection_->counts) ++connection_->counts->h2_open;
+}
 
 H2Connection::~H2Connection() {
+  if (connection_->counts) --connection_->counts->h2_open;
   if (session_ != nullptr) nghttp2_session_del(session_);
 }
 

@@ -59,14 +59,6 @@ std::size_t count_of(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
-// The value of one sample of /metrics, or -1 when absent.
-double metric(std::uint16_t admin_port, const std::string& series) {
-  const auto page = http_request(admin_port, "GET", "/metrics").body;
-  const auto at = page.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(page.substr(at + series.size() + 2));
-}
-
 // A blocking TCP connection to 127.0.0.1 with a receive deadline per call.
 class RawSocket {
  public:

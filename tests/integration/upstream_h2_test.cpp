@@ -104,6 +104,8 @@ class UpstreamH2Test : public ::testing::Test {
   }
 
   static Headers auth() { return {{"authorization", "Bearer " + key_->key}}; }
+  // A sample of the gateway's /metrics; the gateway is this test process's own.
+  static double upstream_metric(const std::string& series) { return metric(gateway_->admin_port(), series); }
   static std::string body(const std::string& model, const std::string& extra = {}) {
     return R"({"model":")" + model + R"(","messages":[{"role":"user","content":"Hello there"}])" + extra + "}";
   }
@@ -179,6 +181,10 @@ TEST_F(UpstreamH2Test, PlainHttpAutoUsesHttp11) {
   ASSERT_EQ(chat("plain-auto").status, 200u);
   EXPECT_EQ(stat(*h2_, "requests"), requests_before + 1);
   EXPECT_EQ(stat(*h2_, "h2_streams"), streams_before) << "no ALPN on plain http: auto means HTTP/1.1";
+  // The gateway's own account: one HTTP/1.1 connection, pooled after the request.
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connections{protocol=\"http1\"}"), 1);
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connections{protocol=\"h2\"}"), 0);
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connects_total"), 1);
 }
 
 TEST_F(UpstreamH2Test, TwoHundredConcurrentRequestsShareAtMostTwoConnections) {
@@ -192,6 +198,12 @@ TEST_F(UpstreamH2Test, TwoHundredConcurrentRequestsShareAtMostTwoConnections) {
   // New TCP connections, minus the three stats requests of this test (one per GET).
   EXPECT_LE(stats.at("connections_accepted").as_int64() - accepted_before - 3, 2);
   EXPECT_LE(stats.at("h2_connections").as_int64() - h2_before, 2);
+  // The gateway counts the same (its first request in this test process started them all).
+  const auto h2_open = upstream_metric("tollgate_upstream_connections{protocol=\"h2\"}");
+  EXPECT_GE(h2_open, 1);
+  EXPECT_LE(h2_open, 2);
+  EXPECT_LE(upstream_metric("tollgate_upstream_connects_total"), 2);
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connections{protocol=\"http1\"}"), 0);
 }
 
 TEST_F(UpstreamH2Test, FullConnectionsMakeTheGatewayOpenAnother) {
@@ -207,6 +219,7 @@ TEST_F(UpstreamH2Test, RequestsKeepSucceedingAcrossGoaway) {
   const auto goaways_before = stat(*goaway_, "h2_goaways_sent");
   for (int i = 0; i < 12; ++i) ASSERT_EQ(chat("goaway").status, 200u) << "request " << i;
   EXPECT_GE(stat(*goaway_, "h2_goaways_sent") - goaways_before, 2);
+  EXPECT_GE(upstream_metric("tollgate_upstream_h2_goaways_total"), 2);
   // Overlapping requests: those above the GOAWAY's last stream id are refused by the mock
   // and retried by the gateway on a new connection.
   const auto requests_before = stat(*goaway_, "requests");

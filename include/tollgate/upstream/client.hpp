@@ -4,6 +4,7 @@
 // reply. One Client per worker: it owns that worker's connection pools (HTTP/1.1 keep-alive,
 // and multiplexed HTTP/2 connections), is used only on the worker's thread, and is never shared.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,15 @@ class Connection;
 class Client;
 class H2Connection;
 class H2Pool;
+struct ConnectionCounts;
+
+// One Client's connections to providers (tollgate_upstream_* in /metrics).
+struct ClientStats {
+  std::uint64_t http1_connections = 0;  // open now, idle or carrying a request
+  std::uint64_t h2_connections = 0;     // open now
+  std::uint64_t connects_total = 0;     // TCP connections established, both protocols
+  std::uint64_t h2_goaways_total = 0;   // GOAWAY frames received
+};
 
 // One request/response with a provider, after the response head arrived: the body is read
 // piece by piece as the provider sends it. Owned by one request on one worker.
@@ -93,6 +103,9 @@ class Client {
   // pool, and makes every later send() fail without contacting the provider.
   void abort_all();
 
+  // Read on this Client's worker thread.
+  ClientStats stats() const;
+
  private:
   friend class Exchange;
   struct H2Pools;
@@ -127,6 +140,7 @@ class Client {
   struct InUse;
   std::unique_ptr<InUse> in_use_;
   std::unique_ptr<H2Pools> h2_;
+  std::shared_ptr<ConnectionCounts> counts_;  // shared with every connection it dials
   bool aborted_ = false;
 };
 

@@ -156,6 +156,13 @@ HttpResponse http_request(std::uint16_t port, const std::string& method, const s
   return connection.request(method, target, body, headers);
 }
 
+double metric(std::uint16_t admin_port, const std::string& series) {
+  const auto page = http_request(admin_port, "GET", "/metrics").body;
+  const auto at = page.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + series.size() + 2));
+}
+
 HttpResponse https_get(std::uint16_t port, const std::string& target, const std::string& ca_file) {
   asio::io_context io;
   asio::ssl::context ctx(asio::ssl::context::tls_client);

@@ -83,6 +83,10 @@ HttpResponse http_request(std::uint16_t port, const std::string& method, const s
                           const std::string& body = {},
                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 
+// The value of one sample of a gateway's /metrics on its admin port, e.g.
+// `tollgate_upstream_connects_total` or `name{label="value"}`; -1 when absent.
+double metric(std::uint16_t admin_port, const std::string& series);
+
 // One GET over TLS to localhost:`port`, trusting only `ca_file` (for test servers' own stats).
 HttpResponse https_get(std::uint16_t port, const std::string& target, const std::string& ca_file);
 
