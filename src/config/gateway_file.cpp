@@ -207,7 +207,7 @@ void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& 
   const std::string path = child_path("providers", entry.key);
   Fields f(ctx, entry, path,
            {"type", "base_url", "api_key_env", "connect_timeout_ms", "first_byte_timeout_ms",
-            "stream_idle_timeout_ms", "max_tokens_field", "ca_file", "http2"});
+            "stream_idle_timeout_ms", "max_tokens_field", "ca_file", "http2", "http2_ping_interval_ms"});
   Provider p;
   p.name = entry.key;
   if (auto v = f.choice<std::string_view>("type", {{"openai", "openai"}})) p.type = std::string(*v);
@@ -233,6 +233,7 @@ void read_provider(const FileContext& ctx, const Entry& entry, const EnvLookup& 
   if (auto v = f.millis("connect_timeout_ms")) p.connect_timeout = *v;
   if (auto v = f.millis("first_byte_timeout_ms")) p.first_byte_timeout = *v;
   if (auto v = f.millis("stream_idle_timeout_ms")) p.stream_idle_timeout = *v;
+  if (auto v = f.millis("http2_ping_interval_ms")) p.http2_ping_interval = *v;
   if (auto v = f.file_path("ca_file")) {
     p.ca_file = *v;
     out.ca_file_marks[entry.key] = f.mark("ca_file");

@@ -35,8 +35,12 @@ class Connection : public boost::intrusive::list_base_hook<boost::intrusive::lin
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  ~Connection() {
+  ~Connection() { uncount(); }
+
+  // Leaves `open` (once): at destruction, or as soon as the socket is closed for good.
+  void uncount() {
     if (counts) --counts->open;
+    counts.reset();
   }
 
   boost::beast::tcp_stream& tcp() { return tls ? boost::beast::get_lowest_layer(*tls) : *plain; }

@@ -1,6 +1,7 @@
 #include "h2_connection.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -158,6 +159,8 @@ asio::awaitable<void> h2_read_loop(std::shared_ptr<H2Connection> self) {
       c.fail(ec == asio::error::eof ? std::string("closed the connection") : "failed: " + ec.message());
       co_return;
     }
+    c.last_read_ = std::chrono::steady_clock::now();
+    c.ping_sent_.reset();  // any byte shows the provider is there
     const auto rv = nghttp2_session_mem_recv(c.session_, reinterpret_cast<const std::uint8_t*>(buffer.data()), n);
     if (rv < 0) {
       c.fail("sent invalid HTTP/2 (" + std::string(nghttp2_strerror(static_cast<int>(rv))) + ")");
@@ -168,11 +171,14 @@ asio::awaitable<void> h2_read_loop(std::shared_ptr<H2Connection> self) {
 }
 
 // Takes frames from nghttp2 and writes them; when there is nothing to write it waits for a
-// kick. A connection with no stream for `idle_close_` says GOAWAY and closes.
+// kick. A connection with no stream for `idle_close_` says GOAWAY and closes. Keep-alive: after
+// `ping_interval_` without a byte from the provider a PING goes out; without an answer within
+// `ping_timeout_` the connection fails (a provider or path that died without a FIN or RST).
 asio::awaitable<void> h2_write_loop(std::shared_ptr<H2Connection> self) {
   using namespace asio::experimental::awaitable_operators;
   H2Connection& c = *self;
   const auto executor = co_await asio::this_coro::executor;
+  std::optional<std::chrono::steady_clock::time_point> idle_since;
   while (!c.dead_) {
     c.out_.clear();
     while (c.out_.size() < kWriteBatch) {
@@ -218,10 +224,29 @@ asio::awaitable<void> h2_write_loop(std::shared_ptr<H2Connection> self) {
     }
     const bool idle = c.slots_.empty() && c.reserved_ == 0;
     const auto now = std::chrono::steady_clock::now();
-    const auto until = idle ? now + c.idle_close_ : asio::steady_timer::time_point::max();
-    c.write_signal_.expires_at(until);
+    // Idle since the first wait without a stream: the PINGs and their answers wake this loop
+    // too, and must not push the close back.
+    if (!idle) {
+      idle_since.reset();
+    } else if (!idle_since) {
+      idle_since = now;
+    }
+    const auto idle_until = idle ? *idle_since + c.idle_close_ : asio::steady_timer::time_point::max();
+    const auto ping_at = c.ping_sent_ ? *c.ping_sent_ + c.ping_timeout_ : c.last_read_ + c.ping_interval_;
+    c.write_signal_.expires_at(std::min(idle_until, ping_at));
     co_await c.write_signal_.async_wait(kAsTuple);
-    if (idle && !c.dead_ && c.slots_.empty() && c.reserved_ == 0 && std::chrono::steady_clock::now() >= until) {
+    if (c.dead_) co_return;
+    const auto woke = std::chrono::steady_clock::now();
+    if (c.ping_sent_ && woke >= *c.ping_sent_ + c.ping_timeout_) {
+      c.fail("did not answer a PING in time");
+      co_return;
+    }
+    if (!c.ping_sent_ && woke >= c.last_read_ + c.ping_interval_) {
+      nghttp2_submit_ping(c.session_, NGHTTP2_FLAG_NONE, nullptr);
+      c.ping_sent_ = woke;
+      continue;
+    }
+    if (idle && c.slots_.empty() && c.reserved_ == 0 && woke >= idle_until) {
       c.goaway_ = true;
       c.notify_pool();
       nghttp2_session_terminate_session(c.session_, NGHTTP2_NO_ERROR);
@@ -245,21 +270,29 @@ void log_loop_failure(std::exception_ptr error) {
 }  // namespace
 
 H2Connection::H2Connection(asio::any_io_executor executor, std::unique_ptr<Connection> connection,
-                           std::string provider_name, asio::steady_timer* changed,
-                           std::chrono::seconds idle_close, std::chrono::milliseconds write_timeout)
+                           const config::Provider& provider, asio::steady_timer* changed,
+                           std::chrono::seconds idle_close)
     : executor_(executor),
       connection_(std::move(connection)),
-      provider_name_(std::move(provider_name)),
+      provider_name_(provider.name),
       changed_(changed),
       idle_close_(idle_close),
-      write_timeout_(write_timeout),
+      write_timeout_(provider.first_byte_timeout),
+      ping_interval_(provider.http2_ping_interval),
+      ping_timeout_(provider.connect_timeout),
+      last_read_(std::chrono::steady_clock::now()),
       write_signal_(executor) {
   if (connection_->counts) ++connection_->counts->h2_open;
 }
 
 H2Connection::~H2Connection() {
-  if (connection_->counts) --connection_->counts->h2_open;
+  uncount();
   if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+void H2Connection::uncount() {
+  if (connection_->counts) --connection_->counts->h2_open;
+  connection_->uncount();
 }
 
 Result<std::shared_ptr<H2Connection>> H2Connection::start(asio::any_io_executor executor,
@@ -269,8 +302,7 @@ Result<std::shared_ptr<H2Connection>> H2Connection::start(asio::any_io_executor 
                                                           std::chrono::seconds idle_close) {
   // The connect deadline set while dialing must not end the session's reads and writes.
   connection->tcp().expires_never();
-  std::shared_ptr<H2Connection> c(new H2Connection(executor, std::move(connection), provider.name, changed,
-                                                   idle_close, provider.first_byte_timeout));
+  std::shared_ptr<H2Connection> c(new H2Connection(executor, std::move(connection), provider, changed, idle_close));
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_option* option = nullptr;
   if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0) {
@@ -383,6 +415,7 @@ void H2Connection::fail(std::string why) {
   dead_ = true;
   error_code ignored;
   connection_->tcp().socket().close(ignored);
+  uncount();  // the pool may hold on to it a while longer, closed
   for (auto& [id, slot] : slots_) {
     H2Stream* s = slot.reader;
     if (s == nullptr || s->closed) continue;

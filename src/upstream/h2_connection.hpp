@@ -96,8 +96,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
 
  private:
   H2Connection(boost::asio::any_io_executor executor, std::unique_ptr<Connection> connection,
-               std::string provider_name, boost::asio::steady_timer* changed,
-               std::chrono::seconds idle_close, std::chrono::milliseconds write_timeout);
+               const config::Provider& provider, boost::asio::steady_timer* changed,
+               std::chrono::seconds idle_close);
 
   friend struct H2Callbacks;
   friend boost::asio::awaitable<void> h2_read_loop(std::shared_ptr<H2Connection> self);
@@ -106,6 +106,7 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   void kick_writer() { write_signal_.cancel(); }
   void notify_pool();
   void fail(std::string why);  // connection lost: every attached stream fails
+  void uncount();              // out of the Client's connection counts (once)
   H2Stream* stream_of(std::int32_t id);
 
   // Per stream id: the request body nghttp2 reads from, and the attached reader (null once
@@ -122,6 +123,12 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   boost::asio::steady_timer* changed_;  // the pool's; null once the pool is gone
   std::chrono::seconds idle_close_;
   std::chrono::milliseconds write_timeout_;
+  // Keep-alive (h2_write_loop): a PING after ping_interval_ without a byte read, answered (any
+  // byte) within ping_timeout_ or the connection fails.
+  std::chrono::milliseconds ping_interval_;
+  std::chrono::milliseconds ping_timeout_;
+  std::chrono::steady_clock::time_point last_read_;
+  std::optional<std::chrono::steady_clock::time_point> ping_sent_;  // unanswered so far
   nghttp2_session* session_ = nullptr;
   std::unordered_map<std::int32_t, Slot> slots_;
   std::size_t reserved_ = 0;

@@ -16,6 +16,7 @@ namespace tollgate::testing {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 json::object stats_of(MockUpstream& mock) {
@@ -81,6 +82,7 @@ class UpstreamH2Test : public ::testing::Test {
                 "  plain-auto: {base_url: " + url(h2_) + "}\n"
                 "  few: {base_url: " + url(few_) + ", http2: on}\n"
                 "  goaway: {base_url: " + url(goaway_) + ", http2: on}\n"
+                "  pinged: {base_url: " + url(h2_) + ", http2: on, http2_ping_interval_ms: 100, connect_timeout_ms: 1000}\n"
                 "models:\n"
                 "  h2: {provider: h2, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
                 "  h1: {provider: h1, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
@@ -88,6 +90,7 @@ class UpstreamH2Test : public ::testing::Test {
                 "  plain-auto: {provider: plain-auto, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
                 "  few: {provider: few, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
                 "  goaway: {provider: goaway, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
+                "  pinged: {provider: pinged, input_usd_per_mtok: 1, output_usd_per_mtok: 1}\n"
                 "tenants: tenants.yaml\n");
     dir_->write("tenants.yaml", "plans: {open: {}}\ntenants:\n  acme:\n    plan: open\n    keys:\n" +
                                     key_->yaml_entry("prod"));
@@ -229,6 +232,35 @@ TEST_F(UpstreamH2Test, RequestsKeepSucceedingAcrossGoaway) {
   EXPECT_EQ(stat(*goaway_, "requests") - requests_before, 10) << "each request processed exactly once";
   // How many streams the gateway had to retry (usually several; timing decides).
   RecordProperty("h2_streams_refused", static_cast<int>(stat(*goaway_, "h2_streams_refused")));
+}
+
+// Stops a process for as long as it lives (the TCP connections to it stay open, unanswered).
+class Frozen {
+ public:
+  explicit Frozen(pid_t pid) : pid_(pid) { ::kill(pid_, SIGSTOP); }
+  ~Frozen() { ::kill(pid_, SIGCONT); }
+  Frozen(const Frozen&) = delete;
+  Frozen& operator=(const Frozen&) = delete;
+
+ private:
+  pid_t pid_;
+};
+
+TEST_F(UpstreamH2Test, AProviderThatStopsAnsweringPingsLosesItsConnection) {
+  ASSERT_EQ(chat("pinged").status, 200u);
+  // A live provider answers the PINGs (one per 100 ms of silence): the connection stays,
+  // longer than an unanswered PING would keep it.
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_EQ(chat("pinged").status, 200u);
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connects_total"), 1);
+  {
+    // A PING within 100 ms, no answer within 1000 ms (connect_timeout_ms): the connection fails.
+    const Frozen frozen(h2_->process().pid());
+    std::this_thread::sleep_for(2000ms);
+  }
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connections{protocol=\"h2\"}"), 0);
+  ASSERT_EQ(chat("pinged").status, 200u);
+  EXPECT_EQ(upstream_metric("tollgate_upstream_connects_total"), 2) << "a new connection, not the silent one";
 }
 
 TEST_F(UpstreamH2Test, ClientDisconnectResetsOnlyItsStream) {

@@ -117,6 +117,9 @@ struct Provider {
   std::string ca_file;
   std::string ca_pem;  // the contents of ca_file, read at load time
   Http2Mode http2 = Http2Mode::auto_;
+  // HTTP/2 keep-alive: after this long without a byte from the provider a PING goes out; no
+  // answer within connect_timeout fails the connection (and the streams on it).
+  Millis http2_ping_interval{10'000};
 };
 
 struct Model {

@@ -35,6 +35,7 @@ TEST(Load, ProviderHttp2DefaultsToAutoAndReadsEachMode) {
   EXPECT_EQ(c.providers.at("a").http2, Http2Mode::auto_);
   EXPECT_EQ(c.providers.at("b").http2, Http2Mode::off);
   EXPECT_EQ(c.providers.at("c").http2, Http2Mode::auto_);
+  EXPECT_EQ(c.providers.at("a").http2_ping_interval, milliseconds{10'000});
 }
 
 TEST(Load, EmptyGatewayFileGivesDefaults) {
@@ -120,6 +121,7 @@ providers:
     stream_idle_timeout_ms: 13
     max_tokens_field: max_tokens
     http2: on
+    http2_ping_interval_ms: 14
 models:
   small: {provider: local, input_usd_per_mtok: "0.000000001", output_usd_per_mtok: 12.5, max_output_tokens: 512,
           upstream_model: llama-3-8b}
@@ -175,6 +177,7 @@ models:
   EXPECT_EQ(p.stream_idle_timeout, milliseconds{13});
   EXPECT_EQ(p.max_tokens_field, "max_tokens");
   EXPECT_EQ(p.http2, Http2Mode::on);
+  EXPECT_EQ(p.http2_ping_interval, milliseconds{14});
   const Model& m = c.models.at("small");
   EXPECT_EQ(m.name, "small");
   EXPECT_EQ(m.provider, "local");
