@@ -15,7 +15,7 @@ namespace tollgate::upstream {
 // The connections of one Client (one worker), for /metrics; touched on that worker's thread
 // only. Shared with every connection, which may outlive its Client by a moment at shutdown.
 struct ConnectionCounts {
-  std::uint64_t open = 0;        // Connections alive, both protocols
+  std::uint64_t open = 0;        // Connections not yet closed for good, both protocols
   std::uint64_t h2_open = 0;     // of those, carrying an HTTP/2 session
   std::uint64_t connects = 0;    // TCP connections established, ever
   std::uint64_t h2_goaways = 0;  // GOAWAY frames received from providers, ever
