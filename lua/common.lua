@@ -125,19 +125,6 @@ local function window_get(w, ...)
   return values
 end
 
--- A token bucket's level at now_ms: capacity = the per-minute limit, refilled continuously at
--- capacity / 60000 per ms, full when it does not exist.
-local function bucket_level(key, capacity, now_ms)
-  local v = redis.call('HMGET', key, 'level', 'ts')
-  local level, ts = tonumber(v[1]), tonumber(v[2])
-  if level == nil or ts == nil then return capacity end
-  local elapsed = now_ms - ts
-  if elapsed < 0 then elapsed = 0 end  -- TIME stepped back (failover to another host)
-  level = level + elapsed * (capacity / 60000)
-  if level > capacity then level = capacity end
-  return level
-end
-
 -- Milliseconds until a bucket at `level` is full again.
 local function bucket_reset_ms(capacity, level)
   if capacity <= 0 then return 0 end
@@ -255,11 +242,12 @@ local function bucket_load(key)
   return {key = key, level = tonumber(v[1]), ts = tonumber(v[2])}
 end
 
--- bucket_level on a loaded bucket.
+-- A loaded bucket's level at now_ms: capacity = the per-minute limit, refilled continuously at
+-- capacity / 60000 per ms, full when it does not exist.
 local function bucket_at(b, capacity, now_ms)
   if b.level == nil or b.ts == nil then return capacity end
   local elapsed = now_ms - b.ts
-  if elapsed < 0 then elapsed = 0 end
+  if elapsed < 0 then elapsed = 0 end  -- TIME stepped back (failover to another host)
   local level = b.level + elapsed * (capacity / 60000)
   if level > capacity then level = capacity end
   return level
