@@ -1,5 +1,6 @@
 # Shared by the bench/run-*.sh scripts (sourced, not run): a work directory removed on exit,
-# processes stopped by PID on exit, waiting for a process's "listening" line, wrk runs and medians.
+# processes stopped by PID on exit, waiting for a process's "listening" line, wrk runs and medians,
+# and starting the mock upstream, redis-server and nginx.
 # Expects the caller to have set `work` (a directory of its own) before sourcing.
 
 pids=()  # every process the script starts; stopped by PID (TERM, then KILL after 5 s) on exit
@@ -106,6 +107,61 @@ start_redis() {
   redis_pid=$!
   pids+=("$redis_pid")
   wait_for_line "$work/redis.log" 's/.*(Ready to accept connections).*/\1/p' "$redis_pid" >/dev/null
+}
+
+# start_nginx WORKERS [CONNECTIONS] [h2]: nginx as a plain reverse proxy to the mock at
+# $mock_port over HTTP/1.1 (upstream keep-alive, no buffering, no access log), WORKERS worker
+# processes of CONNECTIONS (4096) connections each, client and upstream counted alike; its files
+# in $work/nginx. With `h2` its listener speaks h2c (prior knowledge) instead of HTTP/1.1. Sets
+# nginx_pid and nginx_port. Not in a subshell: it records the PID.
+start_nginx() {
+  local workers="$1" connections="${2:-4096}" user_line="" listen_h2=""
+  if [[ "${3:-}" == h2 ]]; then
+    # The default keepalive_requests (1000) would end an h2 connection mid-run.
+    listen_h2=" http2;
+    http2_max_concurrent_streams 128;
+    keepalive_requests 100000000"
+  fi
+  nginx_port="$(free_port)"
+  mkdir -p "$work/nginx"
+  [[ "$(id -u)" == 0 ]] && user_line="user root;"  # so the workers can use the temp paths below
+  cat >"$work/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes $workers;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections $connections; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 128; }
+  server {
+    listen 127.0.0.1:$nginx_port$listen_h2;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+  /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx/stdout.log" 2>&1 &
+  nginx_pid=$!
+  pids+=("$nginx_pid")
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && return 0
+    kill -0 "$nginx_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "nginx did not start:" >&2
+  cat "$work/nginx/error.log" "$work/nginx/stdout.log" >&2
+  exit 1
 }
 
 # write_bench_tenant: a fresh key for tenant `bench` on a plan without limits; sets `key` and

@@ -58,46 +58,7 @@ pids+=("$gw_pid")
 gw_port="$(wait_for_line "$work/gateway.log" 's/.*"msg":"listening","api":"127\.0\.0\.1:([0-9]+)".*/\1/p' "$gw_pid")"
 
 # --- nginx: h2c listener, plain proxy_pass to the same mock --------------------------------
-nginx_port="$(free_port)"
-mkdir -p "$work/nginx"
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user root;"
-cat >"$work/nginx/nginx.conf" <<EOF
-$user_line
-worker_processes $gateway_threads;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  upstream mock { server 127.0.0.1:$mock_port; keepalive 128; }
-  server {
-    listen 127.0.0.1:$nginx_port http2;
-    http2_max_concurrent_streams 128;
-    keepalive_requests 100000000;  # the default (1000) ends an h2 connection mid-run
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-EOF
-/usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx/stdout.log" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
-  kill -0 "$nginx_pid" 2>/dev/null || { cat "$work/nginx/error.log" >&2; exit 1; }
-  sleep 0.1
-done
+start_nginx "$gateway_threads" 4096 h2
 
 printf '%s' '{"model":"bench-chat","max_tokens":16,"messages":[{"role":"user","content":"Hello there"}]}' \
   >"$work/body.json"
