@@ -118,6 +118,10 @@ MockObject read_mock(FieldReader& reader, dom::object body, const Defaults& defa
   if (auto v = reader.flag(mock, "no_usage", "mock.no_usage")) knobs.no_usage = *v;
   if (auto v = reader.flag(mock, "sse_comments", "mock.sse_comments")) knobs.sse_comments = *v;
   if (auto v = reader.flag(mock, "timestamps", "mock.timestamps")) knobs.timestamps = *v;
+  if (auto v = reader.flag(mock, "one_write", "mock.one_write")) knobs.one_write = *v;
+  if (knobs.one_write && (knobs.chunk_delay_ms > 0 || knobs.reset_after)) {
+    reader.fail("mock.one_write cannot be combined with chunk_delay_ms or reset_after", "mock.one_write");
+  }
   return result;
 }
 

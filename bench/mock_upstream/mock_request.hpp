@@ -37,6 +37,7 @@ struct Knobs {
   bool no_usage = false;                  // never report usage
   bool sse_comments = false;              // ": keep-alive" comments and CRLF line endings
   bool timestamps = false;                // "mock_sent_us" in every streamed chunk (benchmarks)
+  bool one_write = false;                 // HTTP/1.1: the whole chunked stream in one write
 };
 
 struct Plan {

@@ -99,6 +99,11 @@ void check_other_endpoints(Checker& check) {
   check.expect(bad_code(R"({"model":"m","messages":[],"mock":{"fail_status":200}})") ==
                    "invalid_value:mock.fail_status",
                "fail_status range");
+  check.expect(bad_code(R"({"model":"m","messages":[],"mock":{"one_write":true,"chunk_delay_ms":5}})") ==
+                   "invalid_value:mock.one_write",
+               "one_write with chunk_delay_ms");
+  check.expect(plan_of(check, Endpoint::chat, R"({"model":"m","messages":[],"mock":{"one_write":true}})").knobs.one_write,
+               "mock.one_write parsed");
   check.expect(bad_code(R"({"model":"m","input":[]})", Endpoint::embeddings) == "invalid_value:input",
                "empty embeddings input");
   check.expect(valid_json(render_error("a\nb", "server_error", "", "c")), "error body");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 #include <cerrno>
@@ -354,6 +355,23 @@ net::awaitable<Next> write_stream(Connection<Stream>& conn, unsigned version, bo
   if (ec) co_return Next::close;
 
   SseScript script(plan, id, created);
+  if (plan.knobs.one_write) {
+    // Every event still its own HTTP chunk, but all of them and the last chunk in one write: a
+    // client (the gateway) then finds many chunks in one read.
+    std::string burst;
+    while (auto step = script.next()) {
+      const std::string_view text = plan.knobs.timestamps ? script.stamp(monotonic_us()) : step->text;
+      char size[32];
+      burst.append(size, static_cast<std::size_t>(std::snprintf(size, sizeof size, "%zx\r\n", text.size())));
+      burst.append(text).append("\r\n");
+    }
+    burst.append("0\r\n\r\n");
+    tcp_layer(conn).expires_after(kWriteTimeout);
+    co_await net::async_write(conn.stream, net::buffer(burst), net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return Next::close;
+    tally.set(StreamOutcome::completed);
+    co_return keep_alive ? Next::keep_alive : Next::close;
+  }
   std::uint64_t tokens_written = 0;
   while (auto step = script.next()) {
     if (step->kind != SseStep::Kind::role && plan.knobs.reset_after &&

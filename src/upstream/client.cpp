@@ -104,6 +104,14 @@ Failure provider_failure(const config::Provider& p, std::string_view what, const
                                          (ec ? ": " + ec.message() : std::string{}) + ".");
 }
 
+// The most body bytes one read_some hands out (HTTP/1.1: the read buffer; HTTP/2: the piece
+// taken from the stream's pending bytes, whose flow-control window bounds them to 64 KiB).
+constexpr std::size_t kReadPiece = 16 * 1024;
+
+// HTTP/1.1: the most bytes one socket read takes into a connection's buffer, which keeps that
+// capacity for the connection's life (a few dozen SSE events; a stream's memory bound counts it).
+constexpr std::size_t kReadSize = 4 * 1024;
+
 // Sends the request and reads the response head within first_byte_timeout.
 template <class Stream>
 asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& conn,
@@ -131,17 +139,19 @@ asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& con
 }
 
 // Reads whatever body bytes are available into `into`; 0 bytes only at the end of the body.
+// The parser is eager: one put() takes every chunk the read buffer holds (up to `into`), so a
+// read that brought many chunks is handed out as one piece. The socket is read here rather than
+// by Beast's http::async_read_some, which would go on reading after an eager put that took a
+// chunk and stopped in the next chunk's header, holding back the bytes it had.
 template <class Stream>
 asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& conn,
                                                     bhttp::response_parser<bhttp::buffer_body>& parser,
                                                     std::span<char> into, const config::Provider& provider) {
   while (!parser.is_done()) {
-    auto& body = parser.get().body();
-    body.data = into.data();
-    body.size = into.size();
     if (conn.buffer.size() > 0) {
-      // Bytes already read (the body usually comes with the head): parsed here, because
-      // Beast's async_read_some would post its completion even with nothing to read.
+      auto& body = parser.get().body();
+      body.data = into.data();
+      body.size = into.size();
       error_code ec;
       const std::size_t used = parser.put(conn.buffer.data(), ec);
       conn.buffer.consume(used);
@@ -149,27 +159,30 @@ asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& 
       if (ec) co_return provider_failure(provider, "failed while sending its response", ec);
       const std::size_t got = into.size() - body.size;
       if (got > 0) co_return got;
-      if (used > 0) continue;  // a chunk header or the end of the body: look again
+      if (parser.is_done()) break;
+      if (used > 0 && conn.buffer.size() > 0) continue;  // a chunk header: look again
     }
     conn.tcp().expires_after(provider.stream_idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kAsTuple);
-    if (ec == bhttp::error::need_buffer) ec = {};
+    auto [ec, n] = co_await stream.async_read_some(conn.buffer.prepare(kReadSize), kAsTuple);
+    conn.buffer.commit(n);
+    if (ec == asio::error::eof) {
+      // The provider closed the connection: the end of a body that runs to EOF, else a
+      // partial message (what Beast's own read reports).
+      error_code eof_ec;
+      parser.put_eof(eof_ec);
+      if (eof_ec) co_return provider_failure(provider, "failed while sending its response", eof_ec);
+      continue;
+    }
     if (ec == beast::error::timeout) {
       co_return fail(Error::upstream_timeout,
                      "Upstream provider '" + provider.name + "' sent nothing for too long.");
     }
     if (ec) co_return provider_failure(provider, "failed while sending its response", ec);
-    const std::size_t got = into.size() - body.size;
-    if (got > 0) co_return got;
   }
   co_return std::size_t{0};
 }
 
 }  // namespace
-
-// The most body bytes one read_some hands out (HTTP/1.1: the read buffer; HTTP/2: the piece
-// taken from the stream's pending bytes, whose flow-control window bounds them to 64 KiB).
-constexpr std::size_t kReadPiece = 16 * 1024;
 
 // Per-exchange state. HTTP/1.1: the connection it owns, the response parser, and its read
 // buffer (the bound on body bytes held per exchange). HTTP/2: `h2`, its stream on a shared
@@ -634,6 +647,9 @@ asio::awaitable<Result<std::unique_ptr<Exchange>>> Client::send(const config::Pr
     state->conn.reset();
     co_return head.error();
   }
+  // Eager (read_header turned it off): one parse takes every body chunk already read, up to the
+  // read piece, so a relay that fell behind writes what piled up at once, not one write per chunk.
+  state->parser.eager(true);
   const auto& response = state->parser.get();
   if (const auto it = response.find(bhttp::field::content_type); it != response.end()) {
     state->content_type = std::string(it->value());

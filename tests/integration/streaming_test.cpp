@@ -153,6 +153,19 @@ TEST_F(StreamingTest, ChunksArriveAsTheyAreSentWithNoCoalescing) {
   EXPECT_FALSE(std::string(log.at("ttft_ms").as_string()).empty());
 }
 
+TEST_F(StreamingTest, EventsThatArriveTogetherLeaveInOneWrite) {
+  // The mock writes all 40 token events (each its own HTTP chunk) in one write: a read that
+  // brings many chunks is relayed in one write, not one write per upstream chunk (a relay that
+  // fell behind catches up instead of making a system call per event).
+  StreamingResponse r(gateway_->port(), "/v1/chat/completions",
+                      body(R"(,"mock":{"completion_tokens":40,"one_write":true})"), auth());
+  ASSERT_EQ(r.status(), 200u);
+  const std::string all = r.read_rest();
+  EXPECT_EQ(streamed_text(all), mock_text(40));
+  EXPECT_EQ(data_lines(all).back(), "[DONE]");
+  EXPECT_LE(r.data_chunks(), 8u) << "43 events came in " << r.data_chunks() << " writes";
+}
+
 TEST_F(StreamingTest, ProviderResetMidStreamEndsWithAnErrorEventAndDone) {
   StreamingResponse r(gateway_->port(), "/v1/chat/completions", body(R"(,"mock":{"reset_after":3})"), auth());
   const std::string all = r.read_rest();  // the chunked body ends cleanly

@@ -97,6 +97,10 @@ StreamingResponse::StreamingResponse(std::uint16_t port, const std::string& targ
   req.prepare_payload();
   bhttp::write(socket_, req);
   parser_.body_limit(boost::none);
+  on_chunk_header_ = [this](std::uint64_t size, boost::beast::string_view, boost::system::error_code&) {
+    if (size > 0) ++data_chunks_;
+  };
+  parser_.on_chunk_header(on_chunk_header_);
   bhttp::read_header(socket_, buffer_, parser_);
 }
 

@@ -3,6 +3,7 @@
 // timeout so no test can hang on a silent server.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +67,9 @@ class StreamingResponse {
   // Everything to the end of the body.
   std::string read_rest();
   const std::string& body_so_far() const { return body_; }
+  // How many HTTP chunks with data the body came in so far (chunked responses): how many
+  // writes the server made, when it writes each piece as one chunk.
+  std::size_t data_chunks() const { return data_chunks_; }
   bool done() const;
   void set_receive_buffer(int bytes);
   void close();
@@ -76,6 +80,9 @@ class StreamingResponse {
   boost::beast::flat_buffer buffer_;
   boost::beast::http::response_parser<boost::beast::http::buffer_body> parser_;
   std::string body_;
+  std::size_t data_chunks_ = 0;
+  // Beast keeps a reference to it: a member, so it lives as long as the parser.
+  std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)> on_chunk_header_;
 };
 
 // One request on a fresh connection.
