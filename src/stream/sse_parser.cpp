@@ -1,13 +1,25 @@
 #include "tollgate/stream/sse_parser.hpp"
 
+#include <cstring>
+
 namespace tollgate::stream {
 namespace {
 
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
+// Where the first CR or LF in `text` is, or npos. Two memchr calls: find_first_of("\r\n") makes
+// one call per byte of the line, which showed in the relay's profile.
+std::size_t find_eol(std::string_view text) {
+  const void* lf = std::memchr(text.data(), '\n', text.size());
+  const std::size_t lf_at = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - text.data()) : text.size();
+  const void* cr = std::memchr(text.data(), '\r', lf_at);
+  if (cr) return static_cast<std::size_t>(static_cast<const char*>(cr) - text.data());
+  return lf ? lf_at : std::string_view::npos;
+}
+
 // Splits off the first line of `text` (which ends with a line ending) and its ending.
 std::string_view take_line(std::string_view& text) {
-  const std::size_t eol = text.find_first_of("\r\n");
+  const std::size_t eol = find_eol(text);
   if (eol == std::string_view::npos) {
     const std::string_view line = text;
     text = {};
@@ -80,6 +92,9 @@ Result<void> SseParser::feed_impl(std::string_view bytes, EventSink sink) {
     } else {
       after_cr_ = false;
       line_start_ = false;
+      // Inside a line nothing changes until its end: skip to the next CR or LF.
+      const std::size_t eol = find_eol(bytes.substr(i + 1));
+      i = eol == std::string_view::npos ? size - 1 : i + eol;
     }
   }
   if (pending_.size() + (size - begin) > max_event_bytes_) {
