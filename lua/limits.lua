@@ -26,14 +26,15 @@
 
 local ADMIT_VALUES, SETTLE_VALUES = 13, 8
 
--- The calls: where each one's values start in ARGV, and every request id.
-local calls, ids = {}, {}
+-- The calls: where each one's values start in ARGV (bases), whether it is an admit, and every
+-- request id. Plain arrays, not a table per call: this runs for every call of every batch.
+local bases, admits, ids = {}, {}, {}
 do
-  local at = 1
-  while at <= #ARGV do
+  local at, n = 1, #ARGV
+  while at <= n do
+    local k = #bases + 1
     local admit = ARGV[at] == 'a'
-    calls[#calls + 1] = {admit = admit, base = at}
-    ids[#ids + 1] = ARGV[at + 1]
+    bases[k], admits[k], ids[k] = at, admit, ARGV[at + 1]
     if admit then at = at + 1 + ADMIT_VALUES else at = at + 1 + SETTLE_VALUES end
   end
 end
@@ -79,13 +80,24 @@ end
 
 -- Each id's live reservation (in both leases and res) before this batch, as far as the batch
 -- has not changed it since.
+-- Only the ids with a record are looked up in leases: a new admission's id has neither, and a
+-- lookup that misses scans all of a small sorted set.
 local records = redis.call('HMGET', RES, unpack(ids))
-local scores = redis.call('ZMSCORE', LEASES, unpack(ids))
 local live = {}  -- id -> record, or false once settled here
+local raw_of, with_record = {}, {}
 for i, id in ipairs(ids) do
   if live[id] == nil then
-    local rec = record_decode(records[i])
-    if rec and scores[i] then live[id] = rec else live[id] = false end
+    live[id] = false
+    if records[i] then
+      raw_of[id] = records[i]
+      with_record[#with_record + 1] = id
+    end
+  end
+end
+if #with_record > 0 then
+  local scores = redis.call('ZMSCORE', LEASES, unpack(with_record))
+  for i, id in ipairs(with_record) do
+    if scores[i] then live[id] = record_decode(raw_of[id]) or false end
   end
 end
 
@@ -95,6 +107,29 @@ local zadd, res, zrem, hdel = {}, {}, {}, {}
 local latest_expiry = 0
 local expiry_text = {}  -- expiry (ms) -> its digits
 local windows_text = ' ' .. int(day.start) .. ' ' .. int(month.start)
+
+-- An admit's answer (see the header). Top-level functions rather than closures inside admit
+-- and settle: a closure is an allocation per call.
+local function admit_answer(verdict, downgraded, retry_after, limit_name, budget, rpm, rpm_level, tpm, tpm_level)
+  local dg = 0
+  if downgraded then dg = 1 end
+  if verdict == 0 and not rpm and not tpm then return {0, dg} end  -- nothing more to say
+  local out = {verdict, dg, -1, 0, 0, -1, 0, 0, retry_after, limit_name, 0, 0, 0, 0}
+  if rpm then
+    out[3], out[4], out[5] = rpm, math.max(0, math.floor(rpm_level)), bucket_reset_ms(rpm, rpm_level)
+  end
+  if tpm then
+    out[6], out[7], out[8] = tpm, math.max(0, math.floor(tpm_level)), bucket_reset_ms(tpm, tpm_level)
+  end
+  if budget then out[11], out[12], out[13], out[14] = budget[1], budget[2], budget[3], budget[4] end
+  return out
+end
+
+-- The longer of two refusals (seconds, limit name): the longest Retry-After wins.
+local function longer(seconds, name, than_seconds, than_name)
+  if seconds > than_seconds then return seconds, name end
+  return than_seconds, than_name
+end
 
 local function admit(base)
   local id = ARGV[base + 1]
@@ -117,23 +152,8 @@ local function admit(base)
     tpm_level = bucket_at(tokens_bucket, tpm, now_ms)
   end
 
-  local function answer(verdict, downgraded, retry_after, limit_name, budget)
-    local dg = 0
-    if downgraded then dg = 1 end
-    if verdict == 0 and not rpm and not tpm then return {0, dg} end  -- nothing more to say
-    local out = {verdict, dg, -1, 0, 0, -1, 0, 0, retry_after, limit_name, 0, 0, 0, 0}
-    if rpm then
-      out[3], out[4], out[5] = rpm, math.max(0, math.floor(rpm_level)), bucket_reset_ms(rpm, rpm_level)
-    end
-    if tpm then
-      out[6], out[7], out[8] = tpm, math.max(0, math.floor(tpm_level)), bucket_reset_ms(tpm, tpm_level)
-    end
-    if budget then out[11], out[12], out[13], out[14] = budget[1], budget[2], budget[3], budget[4] end
-    return out
-  end
-
   -- Idempotent: a live reservation with this id was admitted already; take nothing more.
-  if live[id] then return answer(0, live[id].downgraded, 0, '') end
+  if live[id] then return admit_answer(0, live[id].downgraded, 0, '', nil, rpm, rpm_level, tpm, tpm_level) end
 
   local day_used, month_used = d.v.spent + d.v.reserved, m.v.spent + m.v.reserved
 
@@ -149,31 +169,37 @@ local function admit(base)
 
   -- Budgets first (402 before 429); daily when both are short.
   if budget_daily and day_used + cost > budget_daily then
-    return answer(2, downgraded, 0, '', {0, budget_daily, day_used, day.stop})
+    return admit_answer(2, downgraded, 0, '', {0, budget_daily, day_used, day.stop}, rpm, rpm_level, tpm, tpm_level)
   end
   if budget_monthly and month_used + cost > budget_monthly then
-    return answer(2, downgraded, 0, '', {1, budget_monthly, month_used, month.stop})
+    return admit_answer(2, downgraded, 0, '', {1, budget_monthly, month_used, month.stop}, rpm, rpm_level, tpm,
+                        tpm_level)
   end
 
   -- Rate limits: the longest Retry-After wins.
   local retry_after, limit_name = 0, ''
-  local function refuse(seconds, name)
-    if seconds > retry_after then retry_after, limit_name = seconds, name end
+  if rpm and rpm_level < 1 then
+    retry_after, limit_name = longer(retry_seconds(1 - rpm_level, rpm), 'requests_per_minute', retry_after, limit_name)
   end
-  if rpm and rpm_level < 1 then refuse(retry_seconds(1 - rpm_level, rpm), 'requests_per_minute') end
-  if rpd and d.v.requests >= rpd then refuse(math.max(1, day.stop - now_s), 'requests_per_day') end
+  if rpd and d.v.requests >= rpd then
+    retry_after, limit_name = longer(math.max(1, day.stop - now_s), 'requests_per_day', retry_after, limit_name)
+  end
   if tpm then
     if tokens > tpm then
-      refuse(60, 'tokens_per_minute')
+      retry_after, limit_name = longer(60, 'tokens_per_minute', retry_after, limit_name)
     elseif tpm_level < tokens then
-      refuse(retry_seconds(tokens - tpm_level, tpm), 'tokens_per_minute')
+      retry_after, limit_name = longer(retry_seconds(tokens - tpm_level, tpm), 'tokens_per_minute', retry_after, limit_name)
     end
   end
   if max_concurrent then
     leases_before = leases_before or redis.call('ZCARD', LEASES)
-    if leases_before + leases_delta >= max_concurrent then refuse(1, 'max_concurrent') end
+    if leases_before + leases_delta >= max_concurrent then
+      retry_after, limit_name = longer(1, 'max_concurrent', retry_after, limit_name)
+    end
   end
-  if limit_name ~= '' then return answer(1, downgraded, retry_after, limit_name) end
+  if limit_name ~= '' then
+    return admit_answer(1, downgraded, retry_after, limit_name, nil, rpm, rpm_level, tpm, tpm_level)
+  end
 
   -- Everything fits: take it all.
   if rpm then
@@ -184,10 +210,10 @@ local function admit(base)
     tpm_level = tpm_level - tokens
     bucket_set(tokens_bucket, tpm, tpm_level, now_ms)
   end
-  for _, w in ipairs({d, m}) do
-    window_add(w, 'requests', 1)
-    window_add(w, 'reserved', cost)
-  end
+  window_add(d, 'requests', 1)
+  window_add(d, 'reserved', cost)
+  window_add(m, 'requests', 1)
+  window_add(m, 'reserved', cost)
   local expires = now_ms + ttl_ms
   if expires > latest_expiry then latest_expiry = expires end
   expiry_text[expires] = expiry_text[expires] or int(expires)
@@ -198,7 +224,28 @@ local function admit(base)
   res[#res + 1] = tokens_arg .. ' ' .. cost_arg .. windows_text .. (downgraded and ' 1' or ' 0')
   live[id] = {tokens = tokens, cost = cost, day = day.start, month = month.start, downgraded = downgraded}
   leases_delta = leases_delta + 1
-  return answer(0, downgraded, 0, '')
+  return admit_answer(0, downgraded, 0, '', nil, rpm, rpm_level, tpm, tpm_level)
+end
+
+-- The window's settled spend against a budget: out gets (code, spent, window start) the first
+-- time it reaches soft_alert_at of the limit in that window.
+local function settle_alert(out, w, code, limit, soft_alert_at)
+  if not limit or not soft_alert_at or w.stop + WINDOW_GRACE_S <= now_s then return end
+  if w.v.alerted == 0 and w.v.spent >= soft_alert_at * limit then
+    w.v.alerted = 1
+    w.dirty.alerted = true
+    out[#out + 1] = code
+    out[#out + 1] = w.v.spent
+    out[#out + 1] = w.start
+  end
+end
+
+-- A settle's usage in one of its reservation's windows.
+local function settle_window(w, rec, cost, input, output)
+  window_add(w, 'reserved', -rec.cost)
+  window_add(w, 'spent', cost)
+  window_add(w, 'input', input)
+  window_add(w, 'output', output)
 end
 
 local function settle(base)
@@ -215,12 +262,8 @@ local function settle(base)
   leases_delta = leases_delta - 1
 
   local dw, mw = windows_of(rec)
-  for _, w in ipairs({dw, mw}) do
-    window_add(w, 'reserved', -rec.cost)
-    window_add(w, 'spent', cost)
-    window_add(w, 'input', input)
-    window_add(w, 'output', output)
-  end
+  settle_window(dw, rec, cost, input, output)
+  settle_window(mw, rec, cost, input, output)
 
   if tpm then
     tokens_bucket = tokens_bucket or bucket_load(TOKENS)
@@ -230,24 +273,14 @@ local function settle(base)
   end
 
   local out = {1}
-  local function alert(w, code, limit)
-    if not limit or not soft_alert_at or w.stop + WINDOW_GRACE_S <= now_s then return end
-    if w.v.alerted == 0 and w.v.spent >= soft_alert_at * limit then
-      w.v.alerted = 1
-      w.dirty.alerted = true
-      out[#out + 1] = code
-      out[#out + 1] = w.v.spent
-      out[#out + 1] = w.start
-    end
-  end
-  alert(dw, 0, budget_daily)
-  alert(mw, 1, budget_monthly)
+  settle_alert(out, dw, 0, budget_daily, soft_alert_at)
+  settle_alert(out, mw, 1, budget_monthly, soft_alert_at)
   return out
 end
 
 local answers = {}
-for i, call in ipairs(calls) do
-  if call.admit then answers[i] = admit(call.base) else answers[i] = settle(call.base) end
+for i, base in ipairs(bases) do
+  if admits[i] then answers[i] = admit(base) else answers[i] = settle(base) end
 end
 
 for _, w in pairs(windows) do window_save(w, now_s) end
