@@ -7,6 +7,8 @@
 #include <charconv>
 #include <optional>
 #include <span>
+#include <tuple>
+#include <type_traits>
 #include <unordered_set>
 #include <variant>
 
@@ -138,6 +140,52 @@ asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& con
   co_return Result<void>{};
 }
 
+// stream_idle_timeout for the body reads of a plain HTTP/1.1 exchange, without a timer operation
+// per read: one timer per exchange checks, when it expires, whether the read in flight has waited
+// that long (then cancels it) or started later (then waits again). Beast's per-read timeout
+// cost a cancelled and a new timer wait, and their handler, for every SSE chunk relayed. Shared
+// with the timer's handler; `socket` is set only while a read is in flight, when the connection
+// is certainly alive.
+struct IdleWatch {
+  explicit IdleWatch(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  asio::ip::tcp::socket* socket = nullptr;  // the socket of the read in flight, else null
+  std::chrono::steady_clock::time_point read_started{};
+  bool armed = false;  // a timer wait is pending
+  bool fired = false;  // a read was cancelled for waiting too long
+};
+
+void arm(const std::shared_ptr<IdleWatch>& watch, std::chrono::steady_clock::duration limit) {
+  watch->armed = true;
+  watch->timer.expires_at(watch->read_started + limit);
+  watch->timer.async_wait([watch, limit](const error_code& ec) {
+    watch->armed = false;
+    if (ec || watch->socket == nullptr) return;  // cancelled, or no read in flight: not needed
+    if (std::chrono::steady_clock::now() - watch->read_started >= limit) {
+      watch->fired = true;
+      error_code ignored;
+      watch->socket->cancel(ignored);
+      return;
+    }
+    arm(watch, limit);  // this read started after the one the wait was for
+  });
+}
+
+// Before a plain connection's body read: the watch notes the read and is armed if it is not.
+void watch_read(std::shared_ptr<IdleWatch>& watch, asio::ip::tcp::socket& socket, const config::Provider& provider) {
+  if (!watch) watch = std::make_shared<IdleWatch>(socket.get_executor());
+  watch->read_started = std::chrono::steady_clock::now();
+  watch->socket = &socket;
+  if (!watch->armed) arm(watch, provider.stream_idle_timeout);
+}
+
+// After it: a read the watch cancelled is a timeout.
+error_code read_watched(IdleWatch& watch, error_code ec) {
+  watch.socket = nullptr;
+  if (ec == asio::error::operation_aborted && watch.fired) return beast::error::timeout;
+  return ec;
+}
+
 // Reads whatever body bytes are available into `into`; 0 bytes only at the end of the body.
 // The parser is eager: one put() takes every chunk the read buffer holds (up to `into`), so a
 // read that brought many chunks is handed out as one piece. The socket is read here rather than
@@ -146,7 +194,8 @@ asio::awaitable<Result<void>> send_and_read_head(Stream& stream, Connection& con
 template <class Stream>
 asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& conn,
                                                     bhttp::response_parser<bhttp::buffer_body>& parser,
-                                                    std::span<char> into, const config::Provider& provider) {
+                                                    std::span<char> into, std::shared_ptr<IdleWatch>& watch,
+                                                    const config::Provider& provider) {
   while (!parser.is_done()) {
     if (conn.buffer.size() > 0) {
       auto& body = parser.get().body();
@@ -162,8 +211,19 @@ asio::awaitable<Result<std::size_t>> read_body_some(Stream& stream, Connection& 
       if (parser.is_done()) break;
       if (used > 0 && conn.buffer.size() > 0) continue;  // a chunk header: look again
     }
-    conn.tcp().expires_after(provider.stream_idle_timeout);
-    auto [ec, n] = co_await stream.async_read_some(conn.buffer.prepare(kReadSize), kAsTuple);
+    // One socket read, within stream_idle_timeout: plain connections under the exchange's
+    // IdleWatch (straight on the socket: no coroutine frame or timer operation per read), TLS
+    // under Beast's timeout.
+    error_code ec;
+    std::size_t n = 0;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      watch_read(watch, stream.socket(), provider);
+      std::tie(ec, n) = co_await stream.socket().async_read_some(conn.buffer.prepare(kReadSize), kAsTuple);
+      ec = read_watched(*watch, ec);
+    } else {
+      conn.tcp().expires_after(provider.stream_idle_timeout);
+      std::tie(ec, n) = co_await stream.async_read_some(conn.buffer.prepare(kReadSize), kAsTuple);
+    }
     conn.buffer.commit(n);
     if (ec == asio::error::eof) {
       // The provider closed the connection: the end of a body that runs to EOF, else a
@@ -192,6 +252,11 @@ struct Exchange::State {
   // exchange, which showed in callgrind.
   State(Client& c, const config::Provider& p, std::unique_ptr<Connection> connection)
       : client(c), provider(p), conn(std::move(connection)) {}
+  ~State() {
+    if (idle) idle->timer.cancel();  // its handler then lets go of the watch
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
   Client& client;
   const config::Provider& provider;  // lives in the config snapshot the request holds
@@ -200,6 +265,7 @@ struct Exchange::State {
   std::string content_type;
   bool cancelled = false;  // never pool a connection whose read was cancelled mid-way
   std::array<char, kReadPiece> buffer;  // filled by reads only
+  std::shared_ptr<IdleWatch> idle;      // plain HTTP/1.1, from the first body read that waits
   std::unique_ptr<H2Stream> h2 = nullptr;
 };
 
@@ -288,9 +354,9 @@ asio::awaitable<Result<std::string_view>> Exchange::read_some() {
   }
   Result<std::size_t> got = std::size_t{0};
   if (s.conn->tls) {
-    got = co_await read_body_some(*s.conn->tls, *s.conn, s.parser, s.buffer, s.provider);
+    got = co_await read_body_some(*s.conn->tls, *s.conn, s.parser, s.buffer, s.idle, s.provider);
   } else {
-    got = co_await read_body_some(*s.conn->plain, *s.conn, s.parser, s.buffer, s.provider);
+    got = co_await read_body_some(*s.conn->plain, *s.conn, s.parser, s.buffer, s.idle, s.provider);
   }
   if (!got) {
     s.conn.reset();  // never reuse a connection in an unknown state

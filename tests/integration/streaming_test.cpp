@@ -194,6 +194,18 @@ TEST_F(StreamingTest, StalledProviderEndsTheStreamAfterTheIdleTimeout) {
   EXPECT_EQ(json::parse(lines[lines.size() - 2]).at("error").at("code").as_string(), "upstream_timeout");
 }
 
+TEST_F(StreamingTest, GapsJustUnderTheIdleTimeoutNeverEndTheStream) {
+  // 300 ms between events against stream_idle_timeout_ms 400, for 1.8 s: the timeout counts from
+  // the start of each read, never from the first.
+  StreamingResponse r(gateway_->port(), "/v1/chat/completions",
+                      body(R"(,"max_tokens":2,"mock":{"chunk_delay_ms":300})"), auth());
+  const std::string all = r.read_rest();
+  EXPECT_EQ(streamed_text(all), mock_text(2));
+  EXPECT_EQ(all.find("upstream_timeout"), std::string::npos) << all;
+  EXPECT_EQ(data_lines(all).back(), "[DONE]");
+  EXPECT_EQ(access_line(r.header("x-request-id")).at("outcome").as_string(), "completed");
+}
+
 TEST_F(StreamingTest, SilentProviderIs504BeforeAnyByte) {
   const auto r = http_request(gateway_->port(), "POST", "/v1/chat/completions",
                               body(R"(,"mock":{"first_byte_delay_ms":3000})"), auth());
