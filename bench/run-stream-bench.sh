@@ -129,7 +129,13 @@ mock_ticks_1="$(cpu_ticks "$mock_pid")"
 nginx_ticks=""
 if [[ "$with_nginx" == 1 ]]; then
   start_nginx 1 $(( 2 * streams + 512 ))
-  nginx_worker="$(ps -o pid= --ppid "$nginx_pid" | head -n1 | tr -d ' ')"
+  nginx_worker=""
+  for _ in $(seq 50); do  # the master forks its worker: wait for it
+    nginx_worker="$(ps -o pid= --ppid "$nginx_pid" | head -n1 | tr -d ' ')"
+    [[ -n "$nginx_worker" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$nginx_worker" ]] || { echo "nginx started no worker" >&2; exit 1; }
   echo "== via nginx (worker pid $nginx_worker): $streams streams" >&2
   nginx_ticks_0="$(cpu_ticks "$nginx_worker")"
   mock_ticks_n0="$(cpu_ticks "$mock_pid")"
