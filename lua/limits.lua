@@ -103,8 +103,10 @@ end
 
 local requests_bucket, tokens_bucket  -- read when a call first needs them
 local leases_before, leases_delta = nil, 0  -- ZCARD when first needed; the batch's net change
-local zadd, res, zrem, hdel = {}, {}, {}, {}
-local latest_expiry = 0
+local zrem, hdel = {}, {}
+-- Reservations this batch made, written at the end unless a later call of the batch settled
+-- them: id -> {expiry digits, expiry, record}, and the ids in admission order.
+local fresh, fresh_ids = {}, {}
 local expiry_text = {}  -- expiry (ms) -> its digits
 local windows_text = ' ' .. int(day.start) .. ' ' .. int(month.start)
 
@@ -215,13 +217,10 @@ local function admit(base)
   window_add(m, 'requests', 1)
   window_add(m, 'reserved', cost)
   local expires = now_ms + ttl_ms
-  if expires > latest_expiry then latest_expiry = expires end
   expiry_text[expires] = expiry_text[expires] or int(expires)
-  zadd[#zadd + 1] = expiry_text[expires]
-  zadd[#zadd + 1] = id
-  res[#res + 1] = id
   -- record_encode's format, from the arguments' own digits (the gateway sends plain integers).
-  res[#res + 1] = tokens_arg .. ' ' .. cost_arg .. windows_text .. (downgraded and ' 1' or ' 0')
+  fresh[id] = {expiry_text[expires], expires, tokens_arg .. ' ' .. cost_arg .. windows_text .. (downgraded and ' 1' or ' 0')}
+  fresh_ids[#fresh_ids + 1] = id
   live[id] = {tokens = tokens, cost = cost, day = day.start, month = month.start, downgraded = downgraded}
   leases_delta = leases_delta + 1
   return admit_answer(0, downgraded, 0, '', nil, rpm, rpm_level, tpm, tpm_level)
@@ -258,7 +257,11 @@ local function settle(base)
   local rec = live[id]
   if not rec then return {0} end
   live[id] = false
-  zrem[#zrem + 1] = id
+  if fresh[id] then
+    fresh[id] = nil  -- made by this batch: it never reaches Redis
+  else
+    zrem[#zrem + 1] = id
+  end
   leases_delta = leases_delta - 1
 
   local dw, mw = windows_of(rec)
@@ -288,6 +291,20 @@ bucket_save(requests_bucket)
 bucket_save(tokens_bucket)
 if #hdel > 0 then redis.call('HDEL', RES, unpack(hdel)) end
 if #zrem > 0 then redis.call('ZREM', LEASES, unpack(zrem)) end
+-- Then the batch's reservations still live (after the removals: a settle followed by an admit of
+-- the same id leaves the new one).
+local zadd, res, latest_expiry = {}, {}, 0
+for _, id in ipairs(fresh_ids) do
+  local f = fresh[id]
+  if f then
+    fresh[id] = nil  -- an id admitted twice in the batch (settled in between) is written once
+    zadd[#zadd + 1] = f[1]
+    zadd[#zadd + 1] = id
+    res[#res + 1] = id
+    res[#res + 1] = f[3]
+    if f[2] > latest_expiry then latest_expiry = f[2] end
+  end
+end
 if #zadd > 0 then
   redis.call('ZADD', LEASES, unpack(zadd))
   redis.call('HSET', RES, unpack(res))

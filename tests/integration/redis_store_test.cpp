@@ -353,6 +353,37 @@ TEST_F(RedisStoreTest, ConcurrentCallsOfATenantGoInBatchesWithTheAnswersOfSepara
   EXPECT_EQ(usage->daily.output, Tokens{60});
 }
 
+// The store's API lets a settle be asked for before its admit has answered; both then wait
+// for the same batch, admit first. The settle must take the reservation that admit made: a
+// lease left behind would later be reaped and charged a second time, and with max_concurrent
+// it would hold a slot until then.
+TEST_F(RedisStoreTest, AnAdmitAndItsSettleInOneBatchLeaveNoLease) {
+  auto store = open();
+  config::Limits limits;
+  limits.max_concurrent = 2;
+  limits.budget_daily = NanoUsd{1'000'000};
+  std::vector<std::string> admitted;
+  int settled = 0;
+  int done = 0;
+  // "first" goes alone; "x" and its settle wait for it and go together, in that order.
+  asio::co_spawn(io, admit_into(*store, request("pair", "first", limits, 10, 1000), admitted, done), asio::detached);
+  asio::co_spawn(io, admit_into(*store, request("pair", "x", limits, 10, 1000), admitted, done), asio::detached);
+  asio::co_spawn(io, settle_counted(*store, "pair", "x", limits, settled, done), asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return done == 3; }, 5s));
+  EXPECT_EQ(admitted, (std::vector<std::string>{"first", "x"}));
+  EXPECT_EQ(settled, 1);
+  EXPECT_EQ(store->batch_stats().batches, 2u);
+
+  EXPECT_TRUE(server.command({"ZSCORE", "tg:{pair}:leases", "x"}).is_nil()) << "x's lease was left behind";
+  EXPECT_TRUE(server.command({"HGET", "tg:{pair}:res", "x"}).is_nil()) << "x's record was left behind";
+  EXPECT_EQ(server.command({"ZCARD", "tg:{pair}:leases"}).integer, 1);  // first's
+  auto usage = run(io, store->usage("pair"));
+  ASSERT_TRUE(usage);
+  EXPECT_EQ(usage->daily.spent, NanoUsd{400});  // x's settlement, once
+  // A slot is free: first holds one of two.
+  EXPECT_EQ(admit(*store, request("pair", "y", limits, 10, 1000)).verdict, Verdict::admitted);
+}
+
 asio::awaitable<void> settle_unknown_until(RedisStore& store, const bool& stop, int& calls, bool& finished) {
   config::Limits limits;
   while (!stop) {
